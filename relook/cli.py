@@ -1,0 +1,123 @@
+"""relook command line. Each subcommand imports only what it needs (rendering does not load torch).
+
+    relook render PAGE.html [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
+
+Exit codes: 0 on success (an invalid page is a result, not an error), 2 on bad arguments or input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """Bad arguments or input: reported on one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse prints the whole usage; the contract is one line
+        raise UsageError(message)
+
+
+def _timepoints(s: str) -> tuple[int, ...]:
+    try:
+        tps = tuple(int(x) for x in s.split(",") if x.strip() != "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--timepoints wants comma-separated integers (ms), got {s!r}")
+    if not tps or any(t < 0 for t in tps) or list(tps) != sorted(tps):
+        raise argparse.ArgumentTypeError(f"--timepoints must be non-negative and increasing, got {s!r}")
+    return tps
+
+
+def _viewport(s: str) -> tuple[int, int]:
+    try:
+        w, h = (int(x) for x in s.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--viewport wants WIDTHxHEIGHT, e.g. 1280x720, got {s!r}")
+    if not (64 <= w <= 4096 and 64 <= h <= 4096):
+        raise argparse.ArgumentTypeError(f"--viewport sides must be within 64..4096, got {s!r}")
+    return w, h
+
+
+def _positive(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}")
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def _read_page(path: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        return p.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read ({e.strerror})")
+
+
+# ------------------------------------------------------------------------------------------------ render
+def cmd_render(args) -> int:
+    from relook import render as R
+    code = _read_page(args.page)
+    cfg = R.RenderConfig(viewport=args.viewport, timepoints=args.timepoints, timeout_s=args.timeout,
+                         full_page=args.full_page)
+    res = R.run_sync(_render_once(R, code, cfg))
+    out = Path(args.out) if args.out else Path("runs") / "render" / f"{Path(args.page).stem}-{R.code_hash(code)[:8]}"
+    paths = res.save(out) if res.screenshots else []
+    doc = {"valid": res.valid, "error": res.error, "screenshots": paths, "elapsed_ms": round(res.elapsed_ms, 1),
+           "detail": res.detail, "timepoints": res.timepoints, "page_errors": res.page_errors[:10],
+           "console_errors": res.console_errors[:10], "blocked_requests": len(res.blocked_requests)}
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        state = "valid" if res.valid else f"INVALID ({res.error}: {res.detail})"
+        print(f"{args.page}: {state} in {res.elapsed_ms:.0f} ms")
+        for p in paths:
+            print("  ", p)
+        if res.blocked_requests:
+            print(f"  blocked {len(res.blocked_requests)} request(s), e.g. {res.blocked_requests[0]}")
+    return 0
+
+
+async def _render_once(R, code, cfg):
+    async with R.Renderer(config=cfg, concurrency=1) as r:
+        return await r.render(code, extract=False)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="relook", description="ReLook reproducibility kit")
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("render", help="render a page: three temporal screenshots, sandboxed")
+    r.add_argument("page", help="HTML file")
+    r.add_argument("--out", help="directory for the PNGs (default runs/render/<page>-<hash>)")
+    r.add_argument("--timepoints", type=_timepoints, default=(0, 1000, 2000), help="ms after load, e.g. 0,1000,2000")
+    r.add_argument("--viewport", type=_viewport, default=(1280, 720), help="WIDTHxHEIGHT")
+    r.add_argument("--timeout", type=_positive, default=5.0, help="wall-clock budget in seconds")
+    r.add_argument("--full-page", action="store_true", help="capture the whole page height (clipped at 4000 px)")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=cmd_render)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as e:
+        print(f"relook: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""relook.render: extraction, temporal shots, DOM snapshot, validity, interaction, cache, sync-in-a-loop."""
+import asyncio
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from relook import render as R
+
+STATIC = """<!doctype html><html><head><title>Shop</title><style>
+header { background: #000080; color: #fff; padding: 20px; }
+.card { display: inline-block; width: 200px; height: 120px; margin: 10px; background: #eee; }
+</style></head><body><header id="top" class="bar main">ACME Store</header>
+<div class="card">One</div><div class="card">Two</div><button id="buy">Buy now</button>
+<p id="msg" style="display:none">Thanks!</p>
+<script>document.getElementById('buy').onclick = () => { document.getElementById('msg').style.display = 'block'; };
+console.error('a console error');</script></body></html>"""
+
+ANIMATED = """<html><head><style>
+@keyframes slide { from { transform: translateX(0); } to { transform: translateX(800px); } }
+#box { width: 80px; height: 80px; background: #e00; animation: slide 4s linear infinite; }
+</style></head><body><div id="box"></div></body></html>"""
+
+COUNTER = """<html><body><h1 id="n">0</h1>
+<script>let n = 0; setInterval(() => { document.getElementById('n').textContent = ++n; }, 500);</script></body></html>"""
+
+
+def png_size(png: bytes):
+    return Image.open(io.BytesIO(png)).size
+
+
+# ------------------------------------------------------------------------------------------------ extraction
+def test_extract_prefers_last_html_fence():
+    text = "plan\n```html\n<p>first</p>\n```\nthen\n```html\n<html><body>second</body></html>\n```\nbye"
+    assert R.extract_code(text) == "<html><body>second</body></html>"
+
+
+def test_extract_html_document_and_doctype():
+    text = "Sure! <!DOCTYPE html>\n<html><body>a</body></html> and <html><body>b</body></html> done"
+    assert R.extract_code(text) == "<html><body>b</body></html>"
+    assert R.extract_code("x <!doctype html><html lang=en><body>a</body></html>").startswith("<!doctype html>")
+
+
+def test_extract_svg_fallback_and_none():
+    assert R.extract_code('here: <svg width="10"><rect/></svg>') == '<svg width="10"><rect/></svg>'
+    assert R.extract_code("no code at all") is None
+    assert R.extract_code("") is None
+    assert R.extract_code(None) is None
+    assert R.extract_code("```python\nprint(1)\n```") is None
+    assert R.extract_code("```html\n<html><body>cut off") is None  # unterminated fence, no </html>
+
+
+def test_extract_unlabeled_fence_with_document():
+    assert R.extract_code("```\n<html><body>x</body></html>\n```") == "<html><body>x</body></html>"
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+def test_static_page_three_shots_and_dom():
+    res = R.render(STATIC, extract=False)
+    assert res.valid and res.error is None
+    assert res.timepoints == [0, 1000, 2000]
+    assert len(res.screenshots) == 3 and all(png_size(s) == (1280, 720) for s in res.screenshots)
+    assert res.screenshots[0] == res.screenshots[2]  # nothing moves
+    dom = res.dom[0]
+    header = next(e for e in dom["elements"] if e["id"] == "top")
+    assert header["tag"] == "header" and header["cls"] == ["bar", "main"] and header["visible"]
+    assert header["text"] == "ACME Store"
+    assert header["style"]["background-color"] == "rgb(0, 0, 128)"
+    x, y, w, h = header["box"]
+    assert y < 20 and w > 1000 and h > 30
+    assert not next(e for e in dom["elements"] if e["id"] == "msg")["visible"]
+    assert "ACME Store" in dom["text"] and "Thanks" not in dom["text"]
+    assert 'data-rk="' in dom["html"]
+    assert res.console_errors == ["a console error"]
+    # the screenshot really shows the navy header
+    px = res.pixels(0)[int(y + h / 2), int(x + 5)]
+    assert tuple(px) == (0, 0, 128)
+
+
+def test_animation_advances_in_virtual_time():
+    res = R.render(ANIMATED, extract=False)
+    assert res.valid
+    xs = [next(e for e in d["elements"] if e["id"] == "box")["box"][0] for d in res.dom]
+    # 800 px per 4 s: +1 s moves the box ~200 px, deterministically
+    assert xs[1] - xs[0] == pytest.approx(200, abs=8) and xs[2] - xs[1] == pytest.approx(200, abs=8)
+    a, b = res.pixels(0), res.pixels(1)
+    assert (np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 30).sum() > 1000
+    assert res.elapsed_ms < 2000  # the +1 s / +2 s shots cost no wall-clock seconds
+
+
+def test_timers_follow_virtual_clock():
+    res = R.render(COUNTER, extract=False)
+    texts = [next(e for e in d["elements"] if e["id"] == "n")["text"] for d in res.dom]
+    assert texts == ["0", "2", "4"]
+
+
+def test_canvas_requestanimationframe_moves():
+    page = """<html><body><canvas id=c width=400 height=100></canvas><script>
+    let x = 0; const g = document.getElementById('c').getContext('2d');
+    (function f() { x += 3; g.clearRect(0, 0, 400, 100); g.fillStyle = '#00f'; g.fillRect(x % 380, 10, 20, 20);
+      requestAnimationFrame(f); })();</script></body></html>"""
+    res = R.render(page, extract=False)
+    assert res.valid
+    blue = [int(((p[:, :, 2] > 200) & (p[:, :, 0] < 60)).sum()) for p in map(res.pixels, range(3))]
+    assert all(b == 400 for b in blue)
+    assert res.screenshots[0] != res.screenshots[1]
+
+
+def test_custom_timepoints_viewport_full_page():
+    tall = "<html><body style='margin:0'><div style='height:1500px;background:#0a0'>tall</div></body></html>"
+    cfg = R.RenderConfig(viewport=(640, 480), timepoints=(0, 500), full_page=True)
+    res = R.render(tall, extract=False, config=cfg)
+    assert res.valid and res.timepoints == [0, 500] and len(res.screenshots) == 2
+    assert png_size(res.screenshots[0]) == (640, 1500)
+    res = R.render(tall, extract=False, config=R.RenderConfig(viewport=(640, 480)))
+    assert png_size(res.screenshots[0]) == (640, 480)
+
+
+@pytest.mark.parametrize("bad", [dict(viewport=(10, 10)), dict(timepoints=(1000, 0)), dict(timepoints=()),
+                                 dict(timeout_s=0)])
+def test_render_config_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        R.RenderConfig(**bad)
+
+
+# ------------------------------------------------------------------------------------------------ validity
+def test_no_code_is_invalid():
+    res = R.render("I would write a page with a header.")
+    assert not res.valid and res.error == "no_code" and res.screenshots == []
+
+
+@pytest.mark.parametrize("page", ["<html><body></body></html>",
+                                  "<html><body style='background:#123456'></body></html>",
+                                  "<html><body><div style='color:white'>white on white</div></body></html>",
+                                  "<html><body><p style='visibility:hidden'>hidden</p></body></html>"])
+def test_blank_pages_are_invalid(page):
+    res = R.render(page, extract=False)
+    assert not res.valid and res.error == "blank"
+
+
+def test_script_error_with_nothing_visible_is_js_error():
+    res = R.render("<html><body><script>undefinedFn();</script></body></html>", extract=False)
+    assert not res.valid and res.error == "js_error" and "undefinedFn" in res.page_errors[0]
+
+
+def test_script_error_on_visible_page_stays_valid_and_is_recorded():
+    res = R.render("<html><body><h1>Hello</h1><script>null.x</script></body></html>", extract=False)
+    assert res.valid and res.page_errors
+
+
+def test_content_appearing_later_is_not_blank():
+    page = "<html><body><script>setTimeout(() => document.body.innerHTML = '<h1>Late</h1>', 1500)</script></body></html>"
+    res = R.render(page, extract=False)
+    assert res.valid and "Late" in res.dom[2]["text"] and "Late" not in res.dom[0]["text"]
+
+
+def test_svg_output_renders():
+    res = R.render('Here it is: <svg width="200" height="200"><circle cx="100" cy="100" r="80" fill="red"/></svg>')
+    assert res.valid
+
+
+# ------------------------------------------------------------------------------------------------ interaction
+def test_click_action_then_shots():
+    res = R.render(STATIC, extract=False, actions=[{"click": "#buy"}])
+    assert res.valid and not res.action_errors
+    msg = next(e for e in res.dom[0]["elements"] if e["id"] == "msg")
+    assert msg["visible"] and msg["text"] == "Thanks!"
+
+
+def test_type_action_and_missing_target():
+    page = """<html><body><input id="q" placeholder="name"><p id="out"></p><script>
+    q.addEventListener('input', () => out.textContent = 'Hello ' + q.value);</script></body></html>"""
+    res = R.render(page, extract=False, actions=[{"type": "#q", "text": "Ada"}])
+    assert next(e for e in res.dom[0]["elements"] if e["id"] == "out")["text"] == "Hello Ada"
+    res = R.render(page, extract=False, actions=[{"click": "#nope"}])
+    assert res.valid and res.action_errors == ["click: not found: #nope"]
+
+
+# ------------------------------------------------------------------------------------------------ pool/cache
+def test_identical_code_renders_once():
+    r = R.default_renderer()
+    page = "<html><body><h1>cache me %s</h1></body></html>" % id(r)
+    before = r.stats["renders"]
+    results = R.render_many([page] * 5, extract=False)
+    assert all(x.valid for x in results)
+    assert r.stats["renders"] - before == 1
+    assert sum(x.cached for x in results) == 4
+    assert R.render(page, extract=False).cached
+
+
+def test_sync_wrapper_inside_running_event_loop():
+    async def inside_jupyter_like_loop():
+        return R.render("<html><body><h1>in a loop</h1></body></html>", extract=False)
+    assert asyncio.run(inside_jupyter_like_loop()).valid
+
+
+def test_async_api_in_callers_loop():
+    async def main():
+        async with R.Renderer(concurrency=2) as r:
+            return await r.render_many(["<html><body><p>a</p></body></html>", "no code"], extract=True)
+    a, b = asyncio.run(main())
+    assert a.valid  # a single letter is not a blank page
+    assert b.error == "no_code"
+
+
+def test_result_save_and_summary(tmp_path):
+    res = R.render(STATIC, extract=False)
+    paths = res.save(tmp_path)
+    assert len(paths) == 3 and all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in paths)
+    s = res.summary()
+    assert s["valid"] and s["elapsed_ms"] > 0 and "screenshots" not in s

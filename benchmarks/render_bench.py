@@ -13,6 +13,9 @@ same launch flags, so the difference measured is the harness:
 The pages are four kinds (static, animated, interactive, heavy), N of each, every one distinct (its number is
 in the text) so no cache can help. The baseline is slow by construction (>= 2 s of sleeping per page), so it
 runs on the first B pages of each kind; renders/s is computed on what each harness actually ran.
+
+Read "valid" next to renders/s: our renderer gives each page a wall-clock budget (RenderConfig.timeout_s, 5 s),
+and with more concurrent renders than cores a heavy page can run past it and come back as a timeout.
 """
 from __future__ import annotations
 

@@ -47,6 +47,7 @@ LAUNCH_ARGS = [
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     # A memory bomb should crash its renderer quickly instead of eating the machine.
     "--js-flags=--max-old-space-size=512",
+    "--force-color-profile=srgb",  # screenshot pixels are the CSS colors, on every machine
 ]
 
 # Runs before any page script, in every frame.
@@ -56,6 +57,11 @@ SANDBOX_JS = r"""
   Math.random = function () { s = (s + 0x6D2B79F5) >>> 0; let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  // counts DOM mutations so the renderer can tell that nothing changed between two time points
+  let muts = 0;
+  Object.defineProperty(window, '__relookMutations', {get: () => muts});
+  try { new MutationObserver(l => { muts += l.length; }).observe(document,
+        {subtree: true, childList: true, attributes: true, characterData: true}); } catch (e) {}
   const noop = () => null;
   try { window.open = noop; window.print = noop; } catch (e) {}
   for (const k of ['RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCDataChannel']) {
@@ -76,13 +82,12 @@ SEEK_JS = r"""
 }
 """
 
+# Computed styles kept for every visible element. Reading styles is most of a snapshot's cost on big pages, so
+# the list is short; a critic that needs another property asks for it (RenderConfig.extra_styles).
 STYLE_PROPS = [
     "color", "background-color", "background-image", "font-size", "font-weight", "font-style", "font-family",
-    "text-align", "text-decoration-line", "text-transform", "line-height", "letter-spacing", "display",
-    "visibility", "opacity", "position", "float", "flex-direction", "justify-content", "align-items",
-    "flex-wrap", "gap", "grid-template-columns", "width", "height", "margin-top", "margin-left", "padding-top",
-    "padding-left", "border-top-width", "border-top-style", "border-top-color", "border-radius", "box-shadow",
-    "cursor", "overflow", "z-index", "transform", "list-style-type", "text-shadow",
+    "text-align", "text-decoration-line", "display", "visibility", "opacity", "position", "border-radius",
+    "width", "height",
 ]
 
 # One pass over the DOM: visible elements with boxes, text and computed styles, and an indexed serialization
@@ -136,18 +141,26 @@ SNAPSHOT_JS = r"""
   if (html.length > 2000000) html = html.slice(0, 2000000);
   const text = (body ? body.innerText : '').replace(/\s+/g, ' ').trim().slice(0, 20000);
   // a JSON string crosses the driver far faster than a structured value
+  return JSON.stringify({elements: els, html, text, n_elements: n, page: [W, H], scroll: [sx, sy],
+                         viewport: [window.innerWidth, window.innerHeight], title: document.title.slice(0, 200)});
+}
+"""
+
+# Seek animations, then either report "unchanged" (same mutation count, nothing that moves, same scroll and
+# stylesheets as the previous time point) or take a full snapshot. One round trip per time point.
+SHOT_JS = """([t, props, maxEls, prev]) => {
+  (%s)(t);
   const dynamic = document.getAnimations().length > 0 ||
     !!document.querySelector('canvas, video, audio, iframe, embed, object, animate, animateTransform, animateMotion, set');
   let sheets = '';
   try { for (const sh of document.styleSheets) { const r = sh.cssRules; sheets += r.length + ':' + (r.length ? r[r.length - 1].cssText.length : 0) + ';'; } }
   catch (e) {}
-  return JSON.stringify({elements: els, html, text, n_elements: n, page: [W, H], scroll: [sx, sy], dynamic, sheets,
-                         viewport: [window.innerWidth, window.innerHeight], title: document.title.slice(0, 200)});
-}
-"""
-
-SEEK_AND_SNAPSHOT_JS = "([t, props, maxEls]) => { (%s)(t); return (%s)([props, maxEls]); }" % (
-    SEEK_JS.strip(), SNAPSHOT_JS.strip())
+  const sig = [window.__relookMutations, window.scrollX, window.scrollY, sheets, dynamic].join('|');
+  if (prev !== null && sig === prev && !dynamic) return JSON.stringify({same: true, sig});
+  const snap = JSON.parse((%s)([props, maxEls]));
+  snap.sig = sig; snap.dynamic = dynamic;
+  return JSON.stringify(snap);
+}""" % (SEEK_JS.strip(), SNAPSHOT_JS.strip())
 
 CLICK_TARGET_JS = r"""
 (sel) => {
@@ -329,10 +342,11 @@ class Renderer:
     """Async renderer: one persistent browser, a fresh isolated context per page, a bounded pool of
     concurrent renders and a content-hash cache (identical code + settings + actions render once)."""
 
-    def __init__(self, config: RenderConfig | None = None, concurrency: int = 4, chromium: str | None = None,
-                 cache_size: int = 512):
+    def __init__(self, config: RenderConfig | None = None, concurrency: int | None = None,
+                 chromium: str | None = None, cache_size: int = 512):
         self.config = config or RenderConfig()
-        self.concurrency = max(1, int(concurrency))
+        # More renders in flight than cores buys no throughput and lets CPU contention eat the time budget.
+        self.concurrency = max(1, int(concurrency or os.cpu_count() or 2))
         self.chromium = chromium
         self.cache_size = cache_size
         self._cache: OrderedDict[str, RenderResult] = OrderedDict()
@@ -549,21 +563,21 @@ class Renderer:
 
         props = list(dict.fromkeys(STYLE_PROPS + list(cfg.extra_styles)))
         shooter = _Shooter(page, cfg)
-        now, prev = 0, None
+        now, sig = 0, None
         for tp in cfg.timepoints:
             if tp > now:
                 await page.clock.run_for(tp - now)
                 now = tp
-            # The clock is paused, so the DOM read before the shot is the DOM the shot shows. A page with nothing
-            # that moves (no animations, canvas, video or SMIL) and an identical DOM looks identical: reuse the shot.
-            raw = await page.evaluate(SEEK_AND_SNAPSHOT_JS, [tp, props, cfg.max_elements])
-            snap = json.loads(raw)
-            if prev is not None and raw == prev and not snap.get("dynamic"):
+            # The clock is paused, so the DOM read before the shot is the DOM the shot shows. A page whose DOM did
+            # not change and where nothing moves (no animations, canvas, video, SMIL) looks the same: reuse both.
+            snap = json.loads(await page.evaluate(SHOT_JS, [tp, props, cfg.max_elements, sig]))
+            if snap.get("same"):
                 res.screenshots.append(res.screenshots[-1])
+                res.dom.append(res.dom[-1])
             else:
                 res.screenshots.append(await shooter.shot())
-            res.dom.append(snap)
-            prev = raw
+                res.dom.append(snap)
+            sig = snap["sig"]
         t_end = time.perf_counter()
         res.timings.update(load_ms=(t_load - t0) * 1e3, shots_ms=(t_end - t_load) * 1e3)
 
@@ -725,7 +739,7 @@ def default_renderer() -> Renderer:
     """The shared renderer used by the sync helpers (and by critics and rollouts unless given another)."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = Renderer(concurrency=int(os.environ.get("RELOOK_RENDER_CONCURRENCY", "4")))
+        _DEFAULT = Renderer(concurrency=int(os.environ.get("RELOOK_RENDER_CONCURRENCY", "0")) or None)
     return _DEFAULT
 
 

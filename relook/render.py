@@ -255,8 +255,10 @@ class RenderResult:
     actions: list[dict] = field(default_factory=list)
     action_errors: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)              # load_ms, shots_ms, total_ms
+    config: RenderConfig | None = None
     cached: bool = False
     _pixels: dict = field(default_factory=dict, repr=False, compare=False)
+    _soups: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def elapsed_ms(self) -> float:
@@ -272,6 +274,30 @@ class RenderResult:
             from PIL import Image
             self._pixels[i] = np.asarray(Image.open(io.BytesIO(self.screenshots[i])).convert("RGB"))
         return self._pixels[i]
+
+    def select(self, selector: str, at: int = 0, visible: bool = True) -> list[dict]:
+        """Elements of snapshot `at` matching a CSS selector (soupsieve over the indexed DOM serialization),
+        as the snapshot's element records (tag, id, cls, text, box, style). Raises ValueError on a bad selector."""
+        if not self.dom or at >= len(self.dom):
+            return []
+        snap = self.dom[at]
+        key = id(snap)
+        if key not in self._soups:
+            from bs4 import BeautifulSoup
+            by_index = {e["i"]: e for e in snap["elements"]}
+            self._soups[key] = (BeautifulSoup(snap.get("html", ""), "html.parser"), by_index)
+        soup, by_index = self._soups[key]
+        import soupsieve
+        try:
+            found = soupsieve.select(selector, soup)
+        except Exception as e:
+            raise ValueError(f"invalid CSS selector {selector!r}: {str(e).splitlines()[0]}") from None
+        out = []
+        for el in found:
+            rec = by_index.get(int(el.get("data-rk", -1)))
+            if rec is not None and (rec["visible"] or not visible):
+                out.append(rec)
+        return out
 
     def images(self):
         from PIL import Image
@@ -435,11 +461,11 @@ class Renderer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 self.stats["cache_hits"] += 1
-                return dataclasses.replace(self._cache[key], cached=True, _pixels={})
+                return dataclasses.replace(self._cache[key], cached=True)
             if key in self._inflight:  # the same page is being rendered right now: wait for it
                 self.stats["cache_hits"] += 1
                 res = await asyncio.shield(self._inflight[key])
-                return dataclasses.replace(res, cached=True, _pixels={})
+                return dataclasses.replace(res, cached=True)
         await self.start()
         fut = asyncio.get_running_loop().create_future()
         if use_cache:
@@ -501,6 +527,7 @@ class Renderer:
             if not closed:  # the context would not die: the browser is wedged, replace it
                 await self._restart(browser)
         state.fill(res)
+        res.config = cfg
         res.timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return res
 
@@ -554,7 +581,7 @@ class Renderer:
         t_load = time.perf_counter()
         await page.clock.run_for(cfg.settle_ms)
 
-        res = RenderResult(valid=True, code=code, timepoints=list(cfg.timepoints), actions=actions)
+        res = RenderResult(valid=True, code=code, timepoints=list(cfg.timepoints), actions=actions, config=cfg)
         for a in actions:
             err = await _do_action(page, a)
             if err:
@@ -741,6 +768,24 @@ def default_renderer() -> Renderer:
     if _DEFAULT is None:
         _DEFAULT = Renderer(concurrency=int(os.environ.get("RELOOK_RENDER_CONCURRENCY", "0")) or None)
     return _DEFAULT
+
+
+_PER_LOOP: "weakref.WeakKeyDictionary" = None  # type: ignore[assignment]
+
+
+def get_renderer() -> Renderer:
+    """The renderer for the running event loop: the shared default one on relook's background loop, else one
+    per caller loop (Playwright objects and asyncio primitives cannot cross loops)."""
+    global _PER_LOOP
+    loop = asyncio.get_running_loop()
+    if _BG is not None and loop is _BG.loop:
+        return default_renderer()
+    if _PER_LOOP is None:
+        import weakref
+        _PER_LOOP = weakref.WeakKeyDictionary()
+    if loop not in _PER_LOOP:
+        _PER_LOOP[loop] = Renderer()
+    return _PER_LOOP[loop]
 
 
 def render(text: str | None, **kw: Any) -> RenderResult:

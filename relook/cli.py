@@ -1,6 +1,7 @@
 """relook command line. Each subcommand imports only what it needs (rendering does not load torch).
 
     relook render PAGE.html [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
+    relook critique --task TASK.json PAGE.html [--critic checklist|text|mllm] --json
 
 Exit codes: 0 on success (an invalid page is a result, not an error), 2 on bad arguments or input.
 """
@@ -90,6 +91,49 @@ async def _render_once(R, code, cfg):
         return await r.render(code, extract=False)
 
 
+# ------------------------------------------------------------------------------------------------ critique
+def cmd_critique(args) -> int:
+    from relook import render as R
+    from relook.critic import CriticNotConfigured, make_critic
+    from relook.tasks import TaskFormatError, load_task
+    try:
+        task = load_task(args.task)
+    except TaskFormatError as e:
+        raise UsageError(str(e))
+    code = _read_page(args.page)
+    if args.critic in ("checklist", "text") and not task.checkable:
+        raise UsageError(f"{args.task}: some checklist items have no `check`; the {args.critic} critic needs "
+                         "machine checks (use --critic mllm)")
+    try:
+        critic = make_critic(args.critic)
+    except CriticNotConfigured as e:
+        raise UsageError(str(e))
+    cfg = R.RenderConfig(timeout_s=args.timeout)
+
+    async def go():
+        async with R.Renderer(config=cfg, concurrency=2) as r:
+            res = await r.render(code, extract=False)
+            if args.critic == "checklist":
+                critic.renderer = r
+            return res, await critic.critique(task, res)
+
+    res, crit = R.run_sync(go())
+    doc = {"valid": res.valid, "score": crit.score, "feedback": crit.feedback,
+           "items": [{"id": it.id, "passed": it.passed} for it in crit.items],
+           "error": res.error, "critic": args.critic}
+    if crit.score is None:
+        doc["critic_error"] = crit.error
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        score = "critic failed: " + str(crit.error) if crit.score is None else f"{crit.score:g}/100"
+        print(f"{args.page}: {'valid' if res.valid else 'INVALID (' + str(res.error) + ')'}, score {score}")
+        for it in crit.items:
+            print(f"  [{'x' if it.passed else ' '}] {it.id}: {it.description}")
+        print("feedback:\n  " + crit.feedback.replace("\n", "\n  "))
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relook", description="ReLook reproducibility kit")
@@ -104,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full-page", action="store_true", help="capture the whole page height (clipped at 4000 px)")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=cmd_render)
+
+    c = sub.add_parser("critique", help="score a page against a task's checklist")
+    c.add_argument("page", help="HTML file")
+    c.add_argument("--task", required=True, help="JSON file with one task object")
+    c.add_argument("--critic", choices=("checklist", "text", "mllm"), default="checklist")
+    c.add_argument("--timeout", type=_positive, default=5.0, help="render budget in seconds")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_critique)
     return p
 
 

@@ -207,6 +207,33 @@ def _name(sel: str | None) -> str:
     return f"`{sel}`" if sel else "the page"
 
 
+_MISSING = re.compile(r"^`(.+?)` is missing: nothing on the page matches it(?: \(it should (.+)\))?\.$")
+
+
+def _missing(sel: str, need: str = "") -> str:
+    return f"{_name(sel)} is missing: nothing on the page matches it" + (f" (it should {need})" if need else "") + "."
+
+
+def merge_feedback(reasons: list[str]) -> list[str]:
+    """One line per missing element (what it should be, merged), then the other failures, in order."""
+    out, where = [], {}
+    for r in reasons:
+        m = _MISSING.match(r)
+        if not m:
+            if r not in out:
+                out.append(r)
+            continue
+        sel, need = m.group(1), m.group(2)
+        if sel not in where:
+            where[sel] = (len(out), [])
+            out.append(None)
+        if need and need not in where[sel][1]:
+            where[sel][1].append(need)
+    for sel, (i, needs) in where.items():
+        out[i] = _missing(sel, ", ".join(needs))
+    return out
+
+
 def _where_is(box, W, H) -> str:
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
@@ -220,8 +247,6 @@ def position_holds(box, where: str, page_wh, fixed: bool, viewport_wh) -> bool:
     center within a tenth of the page's center. Fixed elements are judged against the viewport."""
     W, H = viewport_wh if fixed else page_wh
     x, y, w, h = box
-    if fixed:  # page coords include the scroll offset of the moment; fixed boxes live in the viewport
-        pass
     return {"top": y < H / 5, "bottom": y + h > 4 * H / 5, "left": x < W / 5, "right": x + w > 4 * W / 5,
             "center": abs(x + w / 2 - W / 2) <= W / 10}[where]
 
@@ -254,7 +279,7 @@ class ChecklistCritic(Critic):
             lines.append({"blank": "The page is blank: nothing is visible.",
                           "js_error": "Nothing is visible: a script error stops the page from drawing."
                           }.get(render.error, f"The page is invalid ({render.error})."))
-        lines += [r.reason for r in results if not r.passed]
+        lines += merge_feedback([r.reason for r in results if not r.passed])
         if render.page_errors and any(not r.passed for r in results):
             lines.append(f"The page throws a script error: {render.page_errors[0][:120]}")
         feedback = "\n".join(lines) if lines else "All checklist items are met."
@@ -286,7 +311,7 @@ class ChecklistCritic(Critic):
             if max(counts) == 0:
                 hidden = render.select(sel, self._indices(check, render)[-1], visible=False)
                 return False, (f"{_name(sel)} is in the page but not visible." if hidden else
-                               f"{_name(sel)} is missing: nothing on the page matches it.")
+                               _missing(sel, f"appear {need} times" if need > 1 else ""))
             return False, f"Only {max(counts)} {_name(sel)} visible; the task asks for at least {need}."
 
         if kind == "text":
@@ -302,7 +327,7 @@ class ChecklistCritic(Critic):
                 elif want in _norm_text(render.dom[at].get("text", "")):
                     return True, ""
             if sel and not any(render.select(sel, at) for at in self._indices(check, render)):
-                return False, f"The text \"{check['text']}\" should be in {_name(sel)}, but {_name(sel)} is missing."
+                return False, _missing(sel, f"say \"{check['text']}\"")
             where = f" in {_name(sel)}" if sel else ""
             return False, (f"The text \"{check['text']}\" is missing{where}"
                            + (f" (it says \"{seen[:60]}\")." if seen else "."))
@@ -320,7 +345,7 @@ class ChecklistCritic(Critic):
                         return True, ""
                     actual = actual if actual is not None else val
             if actual is None:
-                return False, f"{_name(sel)} is missing, so its {prop} cannot be {exp}."
+                return False, _missing(sel, f"have {prop} {exp}")
             shown = describe_color(parse_rgba(actual)) if parse_rgba(actual) and parse_rgba(exp) else actual
             want = describe_color(parse_rgba(exp)) if parse_rgba(exp) else exp
             return False, f"{_name(sel)} has {prop} {shown}; the task asks for {want}."
@@ -345,7 +370,7 @@ class ChecklistCritic(Critic):
                     return True, ""
                 seen = seen or got
             if not els:
-                return False, f"{_name(sel)} is missing, so it cannot be {describe_color(want)}."
+                return False, _missing(sel, f"be {describe_color(want)}")
             if seen is None:
                 return False, f"{_name(sel)} is outside the screenshot, so its color cannot be seen."
             return False, f"{_name(sel)} looks {describe_color(seen)}; the task asks for {describe_color(want)}."
@@ -358,14 +383,14 @@ class ChecklistCritic(Critic):
                 for e in render.select(sel, at):
                     fixed = (e.get("style") or {}).get("position") in ("fixed", "sticky")
                     box = list(e["box"])
-                    if fixed:
+                    if fixed:  # page coords include the scroll offset; fixed boxes live in the viewport
                         box[0] -= snap.get("scroll", [0, 0])[0]
                         box[1] -= snap.get("scroll", [0, 0])[1]
                     if position_holds(box, where, snap["page"], fixed, snap["viewport"]):
                         return True, ""
                     last = (box, snap["viewport"] if fixed else snap["page"])
             if last is None:
-                return False, f"{_name(sel)} is missing, so it cannot be at the {where}."
+                return False, _missing(sel, f"be at the {where}")
             box, (W, H) = last
             return False, f"{_name(sel)} is at the {_where_is(box, W, H)} of the page; the task asks for the {where}."
 
@@ -374,7 +399,7 @@ class ChecklistCritic(Critic):
 
         if kind == "click":
             if not any(render.select(sel, at) for at in range(len(render.dom))):
-                return False, f"There is no visible {_name(sel)} to click."
+                return False, _missing(sel, "be clickable")
             renderer = self.renderer or get_renderer()
             after_actions = actions + [{"click": sel}]
             after = await renderer.render(render.code, extract=False, actions=after_actions, config=render.config)
@@ -414,7 +439,7 @@ class ChecklistCritic(Critic):
                     x, y, w, h = e["box"]
                     boxes.append((x, y, w, h) if full else (x - sx, y - sy, w, h))
             if not boxes:
-                return False, f"{_name(sel)} is missing, so it cannot animate."
+                return False, _missing(sel, "move over time")
             x0 = max(0, int(min(b[0] for b in boxes)))
             y0 = max(0, int(min(b[1] for b in boxes)))
             x1 = min(W, int(max(b[0] + b[2] for b in boxes)) + 1)

@@ -54,3 +54,63 @@ def shots_grid(results: Sequence, titles: Sequence[str], crop: tuple[int, int] |
         axes[row][0].set_ylabel(name, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def critiques_grid(renders: Sequence, critiques: Sequence, titles: Sequence[str], crop=(900, 500), shots=(0, -1)):
+    """One row per page: a few temporal shots, then the critic's score and feedback."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    n = len(renders)
+    fig, axes = plt.subplots(n, len(shots) + 1, figsize=(4.3 * (len(shots) + 1), 2.6 * n), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * len(shots) + [1.3]})
+    for row, (res, crit, name) in enumerate(zip(renders, critiques, titles)):
+        for col, s in enumerate(shots):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if res.screenshots:
+                i = s % len(res.screenshots)
+                ax.imshow(res.pixels(i)[: crop[1], : crop[0]])
+                if row == 0:
+                    t = res.timepoints[i]
+                    ax.set_title("load" if t == 0 else f"+{t / 1000:g} s", fontsize=10)
+            else:
+                ax.text(0.5, 0.5, res.error or "no render", ha="center", va="center", color="crimson")
+        axes[row][0].set_ylabel(name, fontsize=10)
+        ax = axes[row][-1]
+        ax.axis("off")
+        score = "critic failed" if crit.score is None else f"{crit.score:.0f}/100"
+        body = "\n".join(textwrap.fill(line, 58) for line in crit.feedback.splitlines()[:6])
+        ax.text(0, 1, f"score {score}\n\n{body}", va="top", ha="left", fontsize=8.5, family="monospace",
+                color="black" if (crit.score or 0) >= 100 else "darkred")
+    fig.tight_layout()
+    return fig
+
+
+def fo_plot(trace, title: str = "Forced Optimization"):
+    """Every sampled revision (admitted or rejected) and the monotone best-so-far curve."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    xs = list(range(len(trace.steps)))
+    for x, s in zip(xs, trace.steps):
+        if s.score is None:
+            continue
+        ax.scatter(x, s.score, marker="o" if s.admitted else "x", s=70,
+                   color="seagreen" if s.admitted else "crimson", zorder=3)
+        ax.annotate(f"t{s.turn}.{s.attempt}", (x, s.score), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=8)
+    ax.step(xs, [b if b is not None else 0 for b in trace.best_curve()], where="post", color="black",
+            label="best so far (trajectory reward)")
+    ax.scatter([], [], marker="o", color="seagreen", label="admitted")
+    ax.scatter([], [], marker="x", color="crimson", label="rejected (resampled)")
+    ax.set_xlabel("sampled revision (turn.attempt)")
+    ax.set_ylabel("critic score")
+    ax.set_ylim(-5, 110)
+    ax.set_title(title + (" — stopped: no improvement within the resample budget" if trace.stopped_early else ""),
+                 fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,8 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # Small parameters so the whole suite stays well inside CI's budget.
 PARAMS = {
     "01_rendering.ipynb": {"timeout_s": 5.0},
+    "02_critic.ipynb": {"timeout_s": 5.0},
+    "03_reward_and_forced_optimization.ipynb": {"timeout_s": 3.0, "max_resamples": 10},
 }
 
 

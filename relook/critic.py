@@ -594,7 +594,7 @@ Reply with one JSON object and nothing else:
 
 
 def build_judge_messages(task, render: RenderResult, max_code_chars: int = 6000) -> list[dict]:
-    code = render.code or ""
+    code = (render.code or "").replace("CODE>>>", "CODE> >>")  # the page cannot close the data block
     if len(code) > max_code_chars:  # keep both ends: head has the structure, tail the scripts
         half = max_code_chars // 2
         code = code[:half] + "\n<!-- ... trimmed ... -->\n" + code[-half:]
@@ -638,19 +638,33 @@ def parse_judge_reply(text: str) -> tuple[float, str, list[dict]] | None:
         for k in _SCORE_KEYS:
             if k in low:
                 score = _to_score(low[k])
-                if score is not None:
-                    fb = low.get("feedback") or low.get("comments") or low.get("reason") or ""
-                    if isinstance(fb, list):
-                        fb = "\n".join(map(str, fb))
-                    items = low.get("items") if isinstance(low.get("items"), list) else []
-                    return score, str(fb), [i for i in items if isinstance(i, dict)]
-    m = re.search(r"(overall[ _]score|final score|total score|score)\W{0,6}(\d{1,3}(?:\.\d+)?)\s*(?:/\s*(100|10))?",
-                  text, re.IGNORECASE)
+                if score is None:  # the judge gave a score, an invalid one: not something to repair
+                    return None
+                fb = low.get("feedback") or low.get("comments") or low.get("reason") or ""
+                if isinstance(fb, list):
+                    fb = "\n".join(map(str, fb))
+                items = low.get("items") if isinstance(low.get("items"), list) else []
+                return score, str(fb), [i for i in items if isinstance(i, dict)]
+    m = re.search(r"(overall[ _]score|final score|total score|score)[^\w\-+]{0,6}(-?\d+(?:\.\d+)?)(?![\d.])"
+                  r"\s*(?:/\s*(100|10)(?!\d))?", text, re.IGNORECASE)
     if m:
         v = float(m.group(2)) * (10 if m.group(3) == "10" else 1)
+        if m.group(3) == "10" and float(m.group(2)) > 10:
+            return None
         if 0 <= v <= 100:
             fb = re.sub(r"\s+", " ", text[m.end():].strip(" .:\n"))[:1000]
             return v, fb, []
+    return None
+
+
+def _as_bool(v) -> bool | None:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return bool(v)
+    if isinstance(v, str):
+        return {"true": True, "yes": True, "pass": True, "passed": True, "1": True,
+                "false": False, "no": False, "fail": False, "failed": False, "0": False}.get(v.strip().lower())
     return None
 
 
@@ -660,8 +674,10 @@ def _to_score(v) -> float | None:
     if isinstance(v, (int, float)):
         x = float(v)
     elif isinstance(v, str):
-        m = re.match(r"\s*(\d{1,3}(?:\.\d+)?)\s*(?:/\s*(100|10))?", v)
+        m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(?:/\s*(100|10))?\s*", v)
         if not m:
+            return None
+        if m.group(2) == "10" and float(m.group(1)) > 10:
             return None
         x = float(m.group(1)) * (10 if m.group(2) == "10" else 1)
     else:
@@ -723,10 +739,11 @@ class MLLMCritic(Critic):
                     self.stats["retries"] += 1
                     await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
                 self.stats["requests"] += 1
-                try:
-                    resp = await client.chat.completions.create(model=self.model, messages=messages,
-                                                                temperature=self.temperature,
-                                                                max_tokens=self.max_tokens)
+                try:  # the client's timeout is per read; the deadline bounds the whole request
+                    resp = await asyncio.wait_for(
+                        client.chat.completions.create(model=self.model, messages=messages,
+                                                       temperature=self.temperature, max_tokens=self.max_tokens),
+                        self.timeout)
                     raw = resp.choices[0].message.content or ""
                 except Exception as e:  # timeouts, 5xx, connection errors: retried
                     last_err = f"{type(e).__name__}: {str(e)[:200]}"
@@ -736,7 +753,8 @@ class MLLMCritic(Critic):
                     last_err = "unparsable judge reply"
                     continue
                 score, fb, items = parsed
-                by_id = {str(i.get("id")): bool(i.get("passed")) for i in items if "id" in i}
+                by_id = {str(i.get("id")): _as_bool(i.get("passed")) for i in items if "id" in i}
+                by_id = {k: v for k, v in by_id.items() if v is not None}
                 res_items = [ItemResult(it.id, by_id.get(it.id, False), "", it.description, it.weight)
                              for it in task.checklist if it.id in by_id]
                 return Critique(score=round(score, 2), feedback=fb.strip(), items=res_items, critic=self.name,

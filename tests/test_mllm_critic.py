@@ -431,9 +431,6 @@ def test_always_slow_is_a_bounded_failure(judge, page):
     assert elapsed < 3.5, f"took {elapsed:.2f}s"
 
 
-@pytest.mark.xfail(strict=True, reason="MLLMCritic.timeout is handed to the HTTP client as a per-read timeout: a "
-                                       "judge that trickles its body resets it on every chunk, so one attempt can "
-                                       "last far longer than `timeout` (no overall deadline, e.g. asyncio.wait_for)")
 def test_trickling_reply_is_bounded_by_the_timeout(judge, page):
     judge.play(then=drip(GOOD, chunks=10, interval=0.3))  # 3 s in all, never 0.5 s without a byte
     critic = make_critic(judge, timeout=0.5, max_retries=0)
@@ -519,8 +516,6 @@ def test_configured_from_environment(monkeypatch, judge, page):
 
 
 # ------------------------------------------------------------------------------------------ item mapping
-@pytest.mark.xfail(strict=True, reason="MLLMCritic maps items with bool(i.get('passed')): a judge that writes "
-                                       "\"passed\": \"false\" (a string) gets the item recorded as passed")
 def test_string_booleans_in_items_are_respected(judge, page):
     judge.play(reply(verdict(50, "x", [{"id": "hdr", "passed": "true"}, {"id": "btn", "passed": "false"}])))
     c = judge_once(make_critic(judge), TASK, page)
@@ -581,9 +576,6 @@ def test_parse_rejects_missing_or_out_of_range(text):
     assert parse_judge_reply(text) is None
 
 
-@pytest.mark.xfail(strict=True, reason="out-of-range scores are 'repaired' by the regex fallback instead of "
-                                       "rejected: the sign of a negative score is dropped (-5 -> 5) and a number "
-                                       "of 4+ digits is cut to its first three (1000 -> 100)")
 @pytest.mark.parametrize("text", ['{"score": -5}', "Score: -5", '{"score": "-20"}',
                                   '{"score": 1000}', "Score: 1000", '{"score": "1000"}'])
 def test_parse_rejects_negative_and_huge_scores(text):

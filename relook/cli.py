@@ -2,6 +2,7 @@
 
     relook render PAGE.html [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
     relook critique --task TASK.json PAGE.html [--critic checklist|text|mllm] --json
+    relook warmstart --config tiny [--set key=value ...] [--force]
 
 Exit codes: 0 on success (an invalid page is a result, not an error), 2 on bad arguments or input.
 """
@@ -134,6 +135,30 @@ def cmd_critique(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ config
+def _config(args):
+    from relook.config import ConfigError, load_config
+    try:
+        return load_config(args.config, args.set)
+    except ConfigError as e:
+        raise UsageError(str(e))
+
+
+def cmd_warmstart(args) -> int:
+    from relook.policy import default_tiny_path
+    cfg = _config(args)
+    if cfg.policy.model:
+        raise UsageError(f"policy.model is {cfg.policy.model!r}: warm start builds the kit's tiny policy only")
+    path = default_tiny_path(cfg)
+    if (path / "config.json").exists() and not args.force:
+        print(f"warm-started policy already at {path} (use --force to rebuild)")
+        return 0
+    from relook.warmstart import warmstart
+    warmstart(cfg, out=path)
+    print(path)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relook", description="ReLook reproducibility kit")
@@ -156,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=_positive, default=5.0, help="render budget in seconds")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_critique)
+
+    w = sub.add_parser("warmstart", help="build and warm-start the tiny policy (cached; reused when present)")
+    w.add_argument("--config", default="tiny", help="config name (configs/NAME.yaml) or path")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    w.add_argument("--force", action="store_true", help="rebuild even if a cached policy exists")
+    w.set_defaults(func=cmd_warmstart)
     return p
 
 

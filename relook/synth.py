@@ -68,9 +68,6 @@ class Component:
     def items(self, p):
         raise NotImplementedError
 
-    def plan(self, p):
-        return self.phrase(p)
-
     def mutate(self, rng, p, flaw):
         """Params for a flaw that changes values (wrong color/text/place); None when the flaw is structural."""
         return None
@@ -517,8 +514,15 @@ def prompt_text(spec: dict) -> str:
     return f"{OPENERS[spec.get('opener', 0) % len(OPENERS)]} {body}."
 
 
+KIND_NAMES = {"header": "header", "title": "heading", "button": "button", "footer": "footer", "cards": "cards",
+              "list": "list", "sidebar": "sidebar", "reveal": "reveal button", "counter": "counter",
+              "toggle": "color toggle", "anim": "animated box", "delayed": "delayed message", "ticker": "ticker",
+              "progress": "progress bar"}
+
+
 def plan_text(spec: dict) -> str:
-    return "Plan: " + "; ".join(COMPONENTS[c["kind"]].plan(_params(c)) for c in spec["components"]) + "."
+    """The short plan a first attempt opens with (cheap in tokens: the prompt already has the details)."""
+    return "Plan: " + ", ".join(KIND_NAMES[c["kind"]] for c in spec["components"]) + "."
 
 
 def checklist(spec: dict) -> list[dict]:

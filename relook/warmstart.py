@@ -1,0 +1,200 @@
+"""Warm start (the kit's cold-start SFT): demonstrations of the ReLook turn format, then supervised training.
+
+Demonstrations come from the synthetic world (relook.synth): a first attempt that is often imperfect — no code,
+a blank page, a page cut off mid-way, or a page with the mistakes the critic names — then the real critic's
+feedback, then revisions that fix what it names. The mix is tuned so the warm-started policy is clearly
+imperfect (the paper's RL starts near 40% valid renders) and leaves room for RL.
+
+    relook warmstart --config tiny          # builds tokenizer + model, trains, saves to the cache dir
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from relook import synth
+from relook.reward import GET_FEEDBACK
+
+REVISE_PLAN = "Plan: fix what the feedback names."
+SELF_EDIT_PLAN = "Plan: check the page against the task."
+NO_CODE_TEXT = "I will write the page now."
+
+
+def turn_text(plan: str, code: str | None, end: str, cut: bool = False) -> str:
+    """One policy turn. `code=None` is a turn without code; `cut` leaves the fence open (a page cut off)."""
+    if code is None:
+        return f"{plan}\n{NO_CODE_TEXT}\n{end}"
+    if cut:
+        return f"{plan}\n```html\n{code}\n{end}"
+    return f"{plan}\n```html\n{code}\n```\n{end}"
+
+
+@dataclass
+class Demo:
+    task_id: str
+    prompt: str
+    turns: list[str]             # policy turns (text incl. the closing tag or EOS marker)
+    feedback: list[str]          # environment feedback after turns[i] (len(turns) - 1 entries)
+    first: str                   # kind of first attempt
+
+
+def _first_attempt(spec: dict, rng: random.Random, ws) -> tuple[str, str | None, bool, dict]:
+    """(kind, code, cut, flaws) for a first attempt."""
+    u = rng.random()
+    if u < ws.p_no_code:
+        return "no_code", None, False, {}
+    u -= ws.p_no_code
+    if u < ws.p_blank:
+        return "blank", synth.flawed_page(spec, rng, "blank"), False, {}
+    u -= ws.p_blank
+    if u < ws.p_broken:
+        return "broken", synth.flawed_page(spec, rng, "broken"), True, {}
+    if rng.random() < ws.p_perfect:
+        return "perfect", synth.page_html(spec), False, {}
+    flaws = _sample_flaws(spec, rng, rng.choice([1, 1, 2]))
+    return "flawed", synth.flawed_page(spec, rng, flaws), False, flaws
+
+
+def _sample_flaws(spec, rng, n) -> dict:
+    comps = spec["components"]
+    idx = rng.sample(range(len(comps)), min(n, len(comps)))
+    return {i: rng.choice(synth.COMPONENTS[comps[i]["kind"]].flaws) for i in idx}
+
+
+def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
+    """Build demonstrations; the feedback is what the real environment (render + critic) says about each
+    attempt, computed in batches."""
+    rng = random.Random(seed)
+    drafts = []  # (task, [(plan, code, cut)], first_kind, self_edit)
+    for t in tasks:
+        spec = t.meta["spec"]
+        for _ in range(ws.demos_per_task):
+            kind, code, cut, flaws = _first_attempt(spec, rng, ws)
+            attempts = [(synth.plan_text(spec), code, cut)]
+            self_edit = rng.random() < ws.p_self_edit
+            plan = SELF_EDIT_PLAN if self_edit else REVISE_PLAN
+            if kind != "perfect":
+                if rng.random() < 0.25 and not self_edit:  # a revision that still misses something: one more round
+                    left = _sample_flaws(spec, rng, 1)
+                    attempts.append((plan, synth.flawed_page(spec, rng, left), False))
+                attempts.append((plan, synth.page_html(spec), False))
+            drafts.append((t, attempts, kind, self_edit))
+    # environment feedback for every attempt that is followed by a revision
+    need = [(t, turn_text(p, c, GET_FEEDBACK, cut)) for t, atts, _, se in drafts if not se for p, c, cut in atts[:-1]]
+    results = env.step_many_sync([t for t, _ in need], [x for _, x in need]) if need else []
+    fb_iter = iter(r.feedback for r in results)
+    from relook.policy import EOS, SELF_EDIT_FEEDBACK
+    demos = []
+    for t, atts, kind, self_edit in drafts:
+        turns = [turn_text(p, c, GET_FEEDBACK, cut) for p, c, cut in atts[:-1]]
+        p, c, cut = atts[-1]
+        turns.append(turn_text(p, c, EOS, cut))
+        fbs = [SELF_EDIT_FEEDBACK if self_edit else next(fb_iter) for _ in atts[:-1]]
+        demos.append(Demo(t.id, t.prompt, turns, fbs, kind))
+    return demos
+
+
+def encode_demo(policy_tok, demo: Demo, max_fb_tokens: int = 96):
+    """input_ids and labels: the loss sees policy turns only (prompt and feedback are -100)."""
+    from relook.policy import EOS
+    from relook.reward import FEEDBACK_CLOSE, FEEDBACK_OPEN
+    tok = policy_tok
+    prompt = tok.apply_chat_template([{"role": "user", "content": demo.prompt}], tokenize=False,
+                                     add_generation_prompt=True)
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    labels = [-100] * len(ids)
+    for i, turn in enumerate(demo.turns):
+        t_ids = tok(turn, add_special_tokens=False)["input_ids"]
+        ids += t_ids
+        labels += t_ids
+        if i < len(demo.feedback):
+            body = tok(demo.feedback[i], add_special_tokens=False)["input_ids"][:max_fb_tokens]
+            fb = tok.convert_tokens_to_ids([FEEDBACK_OPEN]) + body + tok.convert_tokens_to_ids([FEEDBACK_CLOSE])
+            ids += fb
+            labels += [-100] * len(fb)
+    assert ids[-1] == tok.convert_tokens_to_ids(EOS)
+    return ids, labels
+
+
+def corpus(demos, tasks):
+    for d in demos:
+        yield d.prompt
+        yield from d.turns
+        yield from d.feedback
+    for t in tasks:
+        yield t.reference_html
+
+
+def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
+    """Build the tiny policy for `cfg` and save it (model + tokenizer) to its cache path."""
+    import torch
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from relook.policy import build_model, build_tokenizer, default_tiny_path
+    from relook.rollout import make_environment
+    from relook.tasks import load_tasks
+
+    ws = cfg.warmstart
+    out = Path(out) if out else default_tiny_path(cfg)
+    torch.manual_seed(ws.seed)
+    t0 = time.time()
+    tasks = [t for t in load_tasks(cfg.resolve(ws.tasks)) if "spec" in t.meta]
+    if not tasks:
+        raise ValueError(f"{ws.tasks}: warm start needs synthetic tasks (with meta.spec)")
+    env = make_environment(cfg)
+    env.critic = __import__("relook.critic", fromlist=["ChecklistCritic"]).ChecklistCritic()
+    demos = make_demos(tasks, ws, env, seed=ws.seed)
+    log(f"warmstart: {len(demos)} demonstrations from {len(tasks)} tasks in {time.time() - t0:.0f}s")
+    tok = build_tokenizer(corpus(demos, tasks), cfg.policy.vocab_size)
+    rows = []
+    for d in demos:
+        ids, labels = encode_demo(tok, d, cfg.rollout.max_feedback_tokens)
+        if len(ids) <= ws.max_length:
+            rows.append({"input_ids": ids, "labels": labels})
+    n_tok = sum(len(r["input_ids"]) for r in rows)
+    log(f"warmstart: {len(rows)} sequences, {n_tok} tokens, vocab {len(tok)}")
+    model = build_model(tok, cfg.policy)
+    log(f"warmstart: model {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    pad = tok.pad_token_id
+
+    def collate(batch):
+        n = max(len(b["input_ids"]) for b in batch)
+        ids = torch.full((len(batch), n), pad)
+        lab = torch.full((len(batch), n), -100)
+        att = torch.zeros((len(batch), n), dtype=torch.long)
+        for i, b in enumerate(batch):
+            k = len(b["input_ids"])
+            ids[i, :k] = torch.tensor(b["input_ids"])
+            lab[i, :k] = torch.tensor(b["labels"])
+            att[i, :k] = 1
+        return {"input_ids": ids, "labels": lab, "attention_mask": att}
+
+    args = TrainingArguments(output_dir=str(out) + ".tmp", num_train_epochs=ws.epochs,
+                             per_device_train_batch_size=ws.batch_size, learning_rate=ws.lr,
+                             lr_scheduler_type="cosine", warmup_ratio=0.05, weight_decay=0.0, logging_steps=20,
+                             save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed,
+                             dataloader_num_workers=0, remove_unused_columns=False, group_by_length=True,
+                             disable_tqdm=False, use_cpu=not torch.cuda.is_available())
+    trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collate)
+    result = trainer.train()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    meta = {"demos": len(demos), "sequences": len(rows), "tokens": n_tok, "train_loss": result.training_loss,
+            "seconds": time.time() - t0, "first_attempts": _counts(d.first for d in demos), "config": cfg.to_dict()}
+    (out / "warmstart.json").write_text(json.dumps(meta, indent=1))
+    import shutil
+    shutil.rmtree(str(out) + ".tmp", ignore_errors=True)
+    log(f"warmstart: saved to {out} (loss {result.training_loss:.3f}, {time.time() - t0:.0f}s)")
+    return out
+
+
+def _counts(xs):
+    out = {}
+    for x in xs:
+        out[x] = out.get(x, 0) + 1
+    return out

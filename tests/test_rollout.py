@@ -1,0 +1,142 @@
+"""ReLook episodes: env_mask alignment, Forced Optimization admission and resampling, episode records.
+The environment is real (renderer + checklist critic); only the policy's sampling is scripted, so every
+admission decision below comes from real scores."""
+import json
+from pathlib import Path
+
+import pytest
+
+from relook import synth
+from relook.config import RolloutConfig
+from relook.policy import EOS, Policy, Sample, build_model, build_tokenizer
+from relook.reward import GET_FEEDBACK
+from relook.rollout import Environment, run_episodes
+from relook.warmstart import turn_text
+
+TASK = synth.generate_tasks(1, seed=5)[0]          # a synthetic task with a known reference page
+SPEC = TASK.meta["spec"]
+
+
+def page(flaws=None):
+    import random
+    return synth.flawed_page(SPEC, random.Random(0), flaws) if flaws else synth.page_html(SPEC)
+
+
+GOOD = turn_text("Plan: all.", page(), GET_FEEDBACK)
+ONE_FLAW = turn_text("Plan: most.", page({0: "missing"}), GET_FEEDBACK)
+BLANK = turn_text("Plan: nothing.", page("blank"), GET_FEEDBACK)
+FINAL_GOOD = turn_text("Plan: all.", page(), EOS)
+
+
+class ScriptedPolicy(Policy):
+    """A real tokenizer and model; `generate` returns scripted turns in order (with made-up log-probs)."""
+
+    def __init__(self, script):
+        from relook.config import PolicyConfig
+        tok = build_tokenizer([TASK.prompt, GOOD, ONE_FLAW, BLANK, "feedback text"] * 3, vocab_size=400)
+        super().__init__(build_model(tok, PolicyConfig(hidden_size=32, num_layers=1, num_heads=2,
+                                                       intermediate_size=64)), tok, "cpu")
+        self.script = list(script)
+        self.contexts = []
+
+    def generate(self, contexts, max_new_tokens=400, temperature=1.0, top_p=1.0, greedy=False, batch_size=32):
+        out = []
+        for c in contexts:
+            self.contexts.append(list(c))
+            text = self.script.pop(0)
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:max_new_tokens]
+            stopped = {self.get_feedback_id: "feedback", self.eos_id: "eos"}.get(ids[-1], "length")
+            out.append(Sample(ids=ids, logprobs=[-0.5] * len(ids), eos_logprob=-3.0, stopped=stopped,
+                              text=self.turn_text(ids)))
+        return out
+
+
+@pytest.fixture(scope="module")
+def env():
+    return Environment("checklist")
+
+
+def cfg(**kw):
+    base = dict(max_turns=3, max_resamples=3, max_new_tokens=2000, max_completion_length=6000)
+    base.update(kw)
+    return RolloutConfig(**base)
+
+
+def test_env_mask_marks_exactly_the_feedback(env):
+    pol = ScriptedPolicy([BLANK, GOOD])
+    (ep,) = run_episodes(pol, [TASK], env, cfg())
+    assert len(ep.completion_ids) == len(ep.env_mask) == len(ep.logprobs)
+    # two admitted turns with one feedback block between them
+    assert [t.admitted for t in ep.turns] == [True, True] and ep.reward == 1.0 and ep.stop_reason == "perfect score"
+    zeros = [i for i, m in enumerate(ep.env_mask) if m == 0]
+    assert zeros == list(range(zeros[0], zeros[-1] + 1))                       # one contiguous block
+    assert ep.completion_ids[zeros[0]] == pol.fb_open_id and ep.completion_ids[zeros[-1]] == pol.fb_close_id
+    fb_text = pol.decode([ep.completion_ids[i] for i in zeros])
+    assert fb_text.startswith("<mllm_feedback>") and "blank" in fb_text.lower()
+    assert all(ep.logprobs[i] == 0.0 for i in zeros)
+    # the policy tokens are exactly the two sampled turns, and the trajectory ends on EOS
+    policy_ids = [t for t, m in zip(ep.completion_ids, ep.env_mask) if m == 1]
+    t1 = pol.tokenizer(BLANK, add_special_tokens=False)["input_ids"]
+    t2 = pol.tokenizer(GOOD, add_special_tokens=False)["input_ids"]
+    assert policy_ids == t1 + t2[:-1] + [pol.eos_id]
+    assert ep.completion_ids[-1] == pol.eos_id and ep.logprobs[-1] == -3.0    # <get_feedback> closed as EOS
+    # the revision was sampled from prompt + turn 1 + feedback
+    assert pol.contexts[1] == ep.prompt_ids + t1 + [ep.completion_ids[i] for i in zeros]
+
+
+def test_forced_optimization_resamples_until_improvement(env):
+    pol = ScriptedPolicy([ONE_FLAW, BLANK, ONE_FLAW, GOOD])
+    (ep,) = run_episodes(pol, [TASK], env, cfg())
+    assert [(t.turn, t.attempt, t.admitted) for t in ep.turns] == [(0, 0, True), (1, 0, False), (1, 1, False), (1, 2, True)]
+    assert ep.turns[1].reward == 0.0 and ep.turns[2].reward == ep.turns[0].reward  # worse, then equal: rejected
+    assert ep.reward == 1.0 and ep.resamples == 2
+    # rejected samples never enter the trajectory
+    t1 = pol.tokenizer(ONE_FLAW, add_special_tokens=False)["input_ids"]
+    assert [t for t, m in zip(ep.completion_ids, ep.env_mask) if m][: len(t1)] == t1
+    assert sum(ep.env_mask) == len(t1) + len(pol.tokenizer(GOOD, add_special_tokens=False)["input_ids"])
+
+
+def test_reflection_stops_after_k_failed_resamples(env):
+    pol = ScriptedPolicy([ONE_FLAW] + [BLANK] * 3)
+    (ep,) = run_episodes(pol, [TASK], env, cfg(max_resamples=2))
+    assert len(ep.turns) == 1 + 3 and not any(t.admitted for t in ep.turns[1:])
+    assert ep.stop_reason == "no improvement" and ep.reward == ep.turns[0].reward
+    assert all(ep.env_mask) and ep.completion_ids[-1] == pol.eos_id
+
+
+def test_without_forced_optimization_a_worse_revision_is_taken(env):
+    pol = ScriptedPolicy([ONE_FLAW, BLANK, GOOD])
+    (ep,) = run_episodes(pol, [TASK], env, cfg(forced_optimization=False))
+    assert [t.admitted for t in ep.turns] == [True, True, True]
+    assert ep.reward == 1.0 and ep.turns[1].reward == 0.0
+    pol = ScriptedPolicy([ONE_FLAW, BLANK])
+    (ep,) = run_episodes(pol, [TASK], env, cfg(forced_optimization=False, max_turns=2))
+    assert ep.reward == 0.0  # the trajectory ends on the regression
+
+
+def test_policy_may_end_and_budget_stops_revisions(env):
+    pol = ScriptedPolicy([turn_text("Plan.", page({0: "missing"}), EOS)])
+    (ep,) = run_episodes(pol, [TASK], env, cfg())
+    assert ep.stop_reason == "policy ended" and len(ep.turns) == 1 and ep.completion_ids[-1] == pol.eos_id
+    pol = ScriptedPolicy([ONE_FLAW, GOOD])
+    n1 = len(pol.tokenizer(ONE_FLAW, add_special_tokens=False)["input_ids"])
+    (ep,) = run_episodes(pol, [TASK], env, cfg(max_completion_length=n1 + 40))
+    assert ep.stop_reason == "completion budget" and len(ep.completion_ids) <= n1 + 40
+
+
+def test_batch_of_episodes_and_records(env, tmp_path):
+    pol = ScriptedPolicy([ONE_FLAW, GOOD, BLANK, GOOD, BLANK])  # turn 0 for 3 episodes, then revisions
+    eps = run_episodes(pol, [TASK] * 3, env, cfg(max_turns=2, max_resamples=0), record_dir=tmp_path,
+                       ids=["a", "b", "c"])
+    # turn 0: a=one flaw, b=perfect (done), c=blank; revisions for a and c: a improves, c does not (K=0: stop)
+    assert [e.reward for e in eps] == [1.0, 1.0, 0.0]
+    assert [e.stop_reason for e in eps] == ["perfect score", "perfect score", "no improvement"]
+    assert [len(e.turns) for e in eps] == [2, 1, 2]
+    lines = [json.loads(x) for x in (tmp_path / "chains.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == ["a", "b", "c"]
+    for x, e in zip(lines, eps):
+        assert x["reward"] == e.reward and len(x["turns"]) == len(e.turns)
+        for t in x["turns"]:
+            assert {"turn", "attempt", "code", "score", "feedback", "admitted", "shots"} <= t.keys()
+            if t["valid"]:
+                assert len(t["shots"]) == 3 and all(Path(p).is_file() for p in t["shots"])

@@ -214,6 +214,13 @@ def _missing(sel: str, need: str = "") -> str:
     return f"{_name(sel)} is missing: nothing on the page matches it" + (f" (it should {need})" if need else "") + "."
 
 
+def _absent(render, sel: str, need: str = "") -> str:
+    """Why nothing visible matches: not in the page at all, or there but hidden."""
+    if any(render.select(sel, at, visible=False) for at in range(len(render.dom))):
+        return f"{_name(sel)} is in the page but not visible" + (f" (it should {need})" if need else "") + "."
+    return _missing(sel, need)
+
+
 def merge_feedback(reasons: list[str]) -> list[str]:
     """One line per missing element (what it should be, merged), then the other failures, in order."""
     out, where = [], {}
@@ -309,9 +316,7 @@ class ChecklistCritic(Critic):
             if max(counts) >= need:
                 return True, ""
             if max(counts) == 0:
-                hidden = render.select(sel, self._indices(check, render)[-1], visible=False)
-                return False, (f"{_name(sel)} is in the page but not visible." if hidden else
-                               _missing(sel, f"appear {need} times" if need > 1 else ""))
+                return False, _absent(render, sel, f"appear {need} times" if need > 1 else "")
             return False, f"Only {max(counts)} {_name(sel)} visible; the task asks for at least {need}."
 
         if kind == "text":
@@ -327,7 +332,7 @@ class ChecklistCritic(Critic):
                 elif want in _norm_text(render.dom[at].get("text", "")):
                     return True, ""
             if sel and not any(render.select(sel, at) for at in self._indices(check, render)):
-                return False, _missing(sel, f"say \"{check['text']}\"")
+                return False, _absent(render, sel, f"say \"{check['text']}\"")
             where = f" in {_name(sel)}" if sel else ""
             return False, (f"The text \"{check['text']}\" is missing{where}"
                            + (f" (it says \"{seen[:60]}\")." if seen else "."))
@@ -337,7 +342,8 @@ class ChecklistCritic(Critic):
             tol = float(check.get("tolerance", 8))
             actual = None
             for at in self._indices(check, render):
-                for e in render.select(sel, at):
+                # hidden elements count too: "the modal is display:none at load" is a fair style check
+                for e in render.select(sel, at, visible=False):
                     val = (e.get("style") or {}).get(prop)
                     if val is None:
                         val = await self._extra_style(render, sel, prop, at, actions)
@@ -345,7 +351,7 @@ class ChecklistCritic(Critic):
                         return True, ""
                     actual = actual if actual is not None else val
             if actual is None:
-                return False, _missing(sel, f"have {prop} {exp}")
+                return False, _absent(render, sel, f"have {prop} {exp}")
             shown = describe_color(parse_rgba(actual)) if parse_rgba(actual) and parse_rgba(exp) else actual
             want = describe_color(parse_rgba(exp)) if parse_rgba(exp) else exp
             return False, f"{_name(sel)} has {prop} {shown}; the task asks for {want}."
@@ -370,9 +376,12 @@ class ChecklistCritic(Critic):
                     return True, ""
                 seen = seen or got
             if not els:
-                return False, _missing(sel, f"be {describe_color(want)}")
+                return False, _absent(render, sel, f"be {describe_color(want)}")
             if seen is None:
                 return False, f"{_name(sel)} is outside the screenshot, so its color cannot be seen."
+            if color_name(seen) == color_name(want):  # same palette word: let the hex codes tell them apart
+                return False, (f"{_name(sel)} looks {color_hex(seen)}, a different shade of {color_name(want)}; "
+                               f"the task asks for {color_hex(want)}.")
             return False, f"{_name(sel)} looks {describe_color(seen)}; the task asks for {describe_color(want)}."
 
         if kind == "position":
@@ -390,7 +399,7 @@ class ChecklistCritic(Critic):
                         return True, ""
                     last = (box, snap["viewport"] if fixed else snap["page"])
             if last is None:
-                return False, _missing(sel, f"be at the {where}")
+                return False, _absent(render, sel, f"be at the {where}")
             box, (W, H) = last
             return False, f"{_name(sel)} is at the {_where_is(box, W, H)} of the page; the task asks for the {where}."
 
@@ -399,7 +408,7 @@ class ChecklistCritic(Critic):
 
         if kind == "click":
             if not any(render.select(sel, at) for at in range(len(render.dom))):
-                return False, _missing(sel, "be clickable")
+                return False, _absent(render, sel, "be clickable")
             renderer = self.renderer or get_renderer()
             after_actions = actions + [{"click": sel}]
             after = await renderer.render(render.code, extract=False, actions=after_actions, config=render.config)
@@ -439,7 +448,7 @@ class ChecklistCritic(Critic):
                     x, y, w, h = e["box"]
                     boxes.append((x, y, w, h) if full else (x - sx, y - sy, w, h))
             if not boxes:
-                return False, _missing(sel, "move over time")
+                return False, _absent(render, sel, "move over time")
             x0 = max(0, int(min(b[0] for b in boxes)))
             y0 = max(0, int(min(b[1] for b in boxes)))
             x1 = min(W, int(max(b[0] + b[2] for b in boxes)) + 1)

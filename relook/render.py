@@ -94,6 +94,7 @@ STYLE_PROPS = [
 # (data-rk attributes on a clone, the live page is not touched) so critics can match CSS selectors offline.
 SNAPSHOT_JS = r"""
 ([props, maxEls]) => {
+  const HIDDEN_FROM = %(n_core)d;
   const SKIP = new Set(['SCRIPT','STYLE','HEAD','META','LINK','NOSCRIPT','TEMPLATE','TITLE','BASE']);
   const EMPTY = new Set(['SCRIPT','STYLE','NOSCRIPT','TEMPLATE']), empty = [];
   const de = document.documentElement, body = document.body;
@@ -128,6 +129,10 @@ SNAPSHOT_JS = r"""
         e.style = st;
         for (const a of ['href', 'src', 'type', 'placeholder', 'alt', 'aria-label', 'role', 'name'])
           if (node.hasAttribute(a)) (e.attrs || (e.attrs = {}))[a] = node.getAttribute(a).slice(0, 200);
+      } else {  // hidden elements: enough style to tell how they are hidden (and any extra property asked for)
+        const cs = getComputedStyle(node), st = {};
+        for (const p of ['display', 'visibility', 'opacity'].concat(props.slice(HIDDEN_FROM))) st[p] = cs.getPropertyValue(p);
+        e.style = st;
       }
       els.push(e);
       cnode.setAttribute('data-rk', String(n));
@@ -144,7 +149,7 @@ SNAPSHOT_JS = r"""
   return JSON.stringify({elements: els, html, text, n_elements: n, page: [W, H], scroll: [sx, sy],
                          viewport: [window.innerWidth, window.innerHeight], title: document.title.slice(0, 200)});
 }
-"""
+""" % {"n_core": len(STYLE_PROPS)}
 
 # Seek animations, then either report "unchanged" (same mutation count, nothing that moves, same scroll and
 # stylesheets as the previous time point) or take a full snapshot. One round trip per time point.
@@ -579,21 +584,21 @@ class Renderer:
         while await page.evaluate("document.readyState") != "complete":
             await asyncio.sleep(0.01)
         t_load = time.perf_counter()
-        await page.clock.run_for(cfg.settle_ms)
+        await _advance(page, cfg.settle_ms, state)
 
         res = RenderResult(valid=True, code=code, timepoints=list(cfg.timepoints), actions=actions, config=cfg)
         for a in actions:
-            err = await _do_action(page, a)
+            err = await _do_action(page, a, state, wait_ms=cfg.timepoints[-1])
             if err:
                 res.action_errors.append(err)
-            await page.clock.run_for(cfg.settle_ms)
+            await _advance(page, cfg.settle_ms, state)
 
         props = list(dict.fromkeys(STYLE_PROPS + list(cfg.extra_styles)))
         shooter = _Shooter(page, cfg)
         now, sig = 0, None
         for tp in cfg.timepoints:
             if tp > now:
-                await page.clock.run_for(tp - now)
+                await _advance(page, tp - now, state)
                 now = tp
             # The clock is paused, so the DOM read before the shot is the DOM the shot shows. A page whose DOM did
             # not change and where nothing moves (no animations, canvas, video, SMIL) looks the same: reuse both.
@@ -646,18 +651,46 @@ class _Shooter:
             return await page.screenshot(type="png", timeout=cfg.timeout_s * 1000)
 
 
-async def _do_action(page, a: dict) -> str | None:
-    """click / type / press / hover / wait, like a user: real mouse and keyboard events at the element."""
+async def _advance(page, ms: int, state: "_PageState"):
+    """Advance virtual time by `ms`. A timer callback that throws aborts Playwright's run_for with the page's
+    exception: record it as an uncaught page error (as a browser would) and keep advancing to the target."""
+    if ms <= 0:
+        return
+    target = await page.evaluate("Date.now()") + ms
+    for _ in range(10_000):  # each round fires at least one timer; the render's time budget bounds the rest
+        now = await page.evaluate("Date.now()")
+        if now >= target:
+            return
+        try:
+            await page.clock.run_for(int(target - now))
+            return
+        except Exception as e:
+            msg = str(e)
+            if not msg.startswith("Clock.run_for:") or "crash" in msg.lower() or "closed" in msg.lower():
+                raise
+            state.on_pageerror(msg.split(":", 1)[1].strip().splitlines()[0])
+
+
+async def _do_action(page, a: dict, state: "_PageState", wait_ms: int = 2000) -> str | None:
+    """click / type / press / hover / wait, like a user: real mouse and keyboard events at the element. A target
+    that is not visible yet is waited for (virtual time, 100 ms steps, up to `wait_ms`): controls that appear
+    after a timer are clicked once they show."""
     kind = next((k for k in ("click", "type", "hover", "press", "wait") if k in a), None)
     if kind == "wait":
-        await page.clock.run_for(int(a["wait"]))
+        await _advance(page, int(a["wait"]), state)
         return None
     if kind == "press":
         await page.keyboard.press(str(a["press"]))
         return None
     if kind is None:
         return f"unknown action {a}"
-    target = await page.evaluate(CLICK_TARGET_JS, str(a[kind]))
+    waited = 0
+    while True:
+        target = await page.evaluate(CLICK_TARGET_JS, str(a[kind]))
+        if "error" not in target or target["error"].startswith("bad selector") or waited >= wait_ms:
+            break
+        await _advance(page, 100, state)
+        waited += 100
     if "error" in target:
         return f"{kind}: {target['error']}"
     if kind == "hover":

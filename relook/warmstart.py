@@ -175,7 +175,7 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
 
     args = TrainingArguments(output_dir=str(out) + ".tmp", num_train_epochs=ws.epochs,
                              per_device_train_batch_size=ws.batch_size, learning_rate=ws.lr,
-                             lr_scheduler_type="cosine", warmup_ratio=0.05, weight_decay=0.0, logging_steps=20,
+                             lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, logging_steps=20,
                              save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed,
                              dataloader_num_workers=0, remove_unused_columns=False, group_by_length=True,
                              disable_tqdm=False, use_cpu=not torch.cuda.is_available())

@@ -57,27 +57,7 @@ def inject(html: str) -> str:
     return html[:i] + INJECTION + html[i:] if i >= 0 else html + "\n" + INJECTION
 
 
-# Known defects, kept as the contract demands (see the report that came with this suite). strict=True: once fixed,
-# the xfail turns into a failure so the mark gets removed.
-TIMER_ERROR_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="renderer: an uncaught exception inside a setTimeout/setInterval/requestAnimationFrame callback makes the "
-           "whole render invalid (error='load_failed', detail 'Clock.run_for: TypeError ...'), so a visible page is "
-           "never judged and gets reward 0; a synchronous top-level throw is rendered valid with page_errors set")
-LATE_CLICK_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="critic: a click check clicks right after load (+settle), even when its target only becomes visible later "
-           "(here at ~0.6 s, after a simulated fetch; it is visible in shots 1 and 2). The click fails ('click: not "
-           "visible' in the re-render's action_errors, not reported) and the nested check is judged on the un-clicked "
-           "page, so the correct page loses the item and ties its dead_button variant")
-KNOWN = {
-    ("visible", "async-profile-toast", "missing_element"): TIMER_ERROR_XFAIL,
-    ("full_marks", "async-profile-toast", None): LATE_CLICK_XFAIL,
-    ("highest", "async-profile-toast", None): LATE_CLICK_XFAIL,
-    ("beats", "async-profile-toast", "dead_button"): LATE_CLICK_XFAIL,
-    ("localized", "async-profile-toast", "wrong_color"): LATE_CLICK_XFAIL,
-    ("localized", "async-profile-toast", "wrong_position"): LATE_CLICK_XFAIL,
-}
+KNOWN: dict = {}  # (test, task id, variant) -> pytest mark, for defects found and not yet fixed
 
 
 def variant_cases(pred=lambda tid, name: True, test: str = ""):
@@ -344,7 +324,6 @@ def test_injection_does_not_raise_a_flawed_page(judged, tid, name):
 # ------------------------------------------------------------------------------------------------ minimal repro
 
 
-@TIMER_ERROR_XFAIL
 def test_visible_page_with_an_error_in_a_timer_is_still_judged():
     from relook import render as R
     page = ('<html><body><h1 id="t">Hello world</h1>'

@@ -1,0 +1,57 @@
+"""Evaluation: answer a task set in one inference mode, render and judge every final answer.
+
+    relook eval --model PATH --tasks FILE.jsonl [--mode base|self-edit|critic] [--rounds N] [--critic checklist|mllm] --json
+
+Metrics: valid_render_rate (share of final answers that render), critic_score_mean (mean score, an invalid render
+counting 0 as in the reward; unparsable judge replies are counted in `critic_failures` and excluded, as the
+ArtifactsBench harness does), per_category, and seconds_per_task (inference wall time; judging excluded).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+from relook import infer
+
+
+def summarize(records: Sequence[dict], mode: str = "") -> dict:
+    def block(rs):
+        judged = [r for r in rs if r["score"] is not None]
+        return {"n_tasks": len(rs),
+                "valid_render_rate": round(sum(r["valid"] for r in rs) / len(rs), 4) if rs else 0.0,
+                "critic_score_mean": round(sum(r["score"] for r in judged) / len(judged), 2) if judged else None,
+                "critic_failures": len(rs) - len(judged)}
+    out = block(records)
+    out["mode"] = mode
+    out["per_category"] = {c: block([r for r in records if r["category"] == c])
+                           for c in sorted({r["category"] for r in records})}
+    out["seconds_per_task"] = round(sum(r["seconds"] for r in records) / len(records), 4) if records else 0.0
+    return out
+
+
+def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, rollout_cfg=None,
+             out_jsonl: str | Path | None = None, judge_env=None, **gen) -> dict:
+    """Answer `tasks` in `mode`, judge the finals with `judge_env` (default: `env`), return the summary and
+    write per-task records to `out_jsonl`."""
+    judge = judge_env or env
+    answers = infer.answer(policy, tasks, mode=mode, rounds=rounds, env=env, rollout_cfg=rollout_cfg, **gen)
+    t0 = time.perf_counter()
+    results = judge.step_many_sync(tasks, [a.text for a in answers])
+    judge_s = time.perf_counter() - t0
+    records = []
+    for t, a, r in zip(tasks, answers, results):
+        score = None if r.reward is None else round(100.0 * r.reward, 2)  # zero rule: invalid -> 0
+        records.append({"task_id": t.id, "category": t.category, "mode": mode, "valid": r.valid, "error": r.error,
+                        "score": score, "feedback": r.feedback, "seconds": round(a.seconds, 4),
+                        "n_turns": len(a.turns), "n_tokens": a.n_tokens, "answer": a.text})
+    summary = summarize(records, mode)
+    summary["judge_seconds"] = round(judge_s, 2)
+    if out_jsonl:
+        p = Path(out_jsonl)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with p.open("w") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
+    return summary

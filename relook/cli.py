@@ -3,6 +3,9 @@
     relook render PAGE.html [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
     relook critique --task TASK.json PAGE.html [--critic checklist|text|mllm] --json
     relook warmstart --config tiny [--set key=value ...] [--force]
+    relook train --config configs/tiny.yaml [--set key=value ...] [--out runs/NAME] [--resume]
+    relook eval --model PATH --tasks FILE.jsonl [--mode base|self-edit|critic] [--rounds N] [--critic checklist|mllm] --json
+    relook tasks [--out data/tasks] [--seed 0] [--train 300] [--eval 50]
 
 Exit codes: 0 on success (an invalid page is a result, not an error), 2 on bad arguments or input.
 """
@@ -159,6 +162,66 @@ def cmd_warmstart(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    cfg = _config(args)
+    if args.out:
+        cfg.out_dir = args.out
+        cfg.name = cfg.name if cfg.name != "default" else __import__("pathlib").Path(args.out).name
+    from relook.train import train
+    train(cfg, resume=args.resume)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from relook.config import load_config
+    from relook.critic import CriticNotConfigured
+    from relook.evaluate import evaluate
+    from relook.policy import Policy
+    from relook.rollout import make_environment
+    from relook.tasks import TaskFormatError, load_any
+    try:
+        tasks = load_any(args.tasks)
+    except TaskFormatError as e:
+        raise UsageError(str(e))
+    if not tasks:
+        raise UsageError(f"{args.tasks}: no tasks")
+    if args.n:
+        tasks = tasks[: args.n]
+    if args.critic == "checklist" and not all(t.checkable for t in tasks):
+        raise UsageError(f"{args.tasks}: these tasks have no machine checks (ArtifactsBench / WebGen-Bench style); "
+                         "they need the MLLM critic: --critic mllm with RELOOK_CRITIC_BASE_URL set")
+    if not Path(args.model).exists() and "/" not in args.model:
+        raise UsageError(f"{args.model}: no such model directory")
+    cfg = load_config(None, [f"rollout.critic={args.critic}"])
+    try:
+        env = make_environment(cfg)
+    except CriticNotConfigured as e:
+        raise UsageError(str(e))
+    policy = Policy.from_pretrained(args.model)
+    rollout = dataclasses.replace(cfg.rollout, max_new_tokens=args.max_new_tokens,
+                                  max_completion_length=max(cfg.rollout.max_completion_length,
+                                                            args.max_new_tokens * (args.rounds + 1) + 400))
+    out = args.out or str(Path("runs") / "eval" / f"{Path(args.model).name}-{args.mode}.jsonl")
+    summary = evaluate(policy, tasks, env, mode=args.mode, rounds=args.rounds, rollout_cfg=rollout, out_jsonl=out,
+                       max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
+    summary["per_task"] = out
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(json.dumps(summary, indent=1))
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from relook.synth import write_splits
+    for p in write_splits(args.out, seed=args.seed, n_train=args.train, n_eval=args.eval):
+        print(p)
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relook", description="ReLook reproducibility kit")
@@ -187,6 +250,34 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     w.add_argument("--force", action="store_true", help="rebuild even if a cached policy exists")
     w.set_defaults(func=cmd_warmstart)
+
+    t = sub.add_parser("train", help="GRPO training on TRL (runs/<name>: metrics.jsonl, chains, checkpoints)")
+    t.add_argument("--config", required=True, help="config name or path, e.g. configs/tiny.yaml")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
+    t.add_argument("--out", help="run directory (default runs/<config name>)")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run directory")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("eval", help="answer a task set in one inference mode and judge the answers")
+    e.add_argument("--model", required=True, help="a saved policy directory (e.g. runs/tiny/policy)")
+    e.add_argument("--tasks", required=True, help="our JSONL, or an ArtifactsBench / WebGen-Bench file")
+    e.add_argument("--mode", choices=("base", "self-edit", "critic"), default="base")
+    e.add_argument("--rounds", type=int, default=3, help="revision rounds (self-edit, critic)")
+    e.add_argument("--critic", choices=("checklist", "mllm"), default="checklist")
+    e.add_argument("--n", type=int, default=0, help="only the first N tasks")
+    e.add_argument("--max-new-tokens", type=int, default=400)
+    e.add_argument("--temperature", type=_positive, default=1.0)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", help="per-task JSONL (default runs/eval/<model>-<mode>.jsonl)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+    k = sub.add_parser("tasks", help="write the synthetic train/eval task splits")
+    k.add_argument("--out", default="data/tasks")
+    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--train", type=int, default=300)
+    k.add_argument("--eval", type=int, default=50)
+    k.set_defaults(func=cmd_tasks)
     return p
 
 

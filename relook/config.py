@@ -55,6 +55,9 @@ class WarmstartConfig:
     p_broken: float = 0.25
     p_perfect: float = 0.3          # of the valid first attempts
     p_self_edit: float = 0.2        # revisions after the critic-free self-edit prompt instead of feedback
+    p_revision_invalid: float = 0.25  # a revision that breaks the page
+    p_revision_flawed: float = 0.35   # a revision that still misses something
+    max_demo_turns: int = 3
     epochs: float = 3.0
     lr: float = 3e-3
     batch_size: int = 16

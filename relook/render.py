@@ -376,8 +376,9 @@ class Renderer:
     def __init__(self, config: RenderConfig | None = None, concurrency: int | None = None,
                  chromium: str | None = None, cache_size: int = 512):
         self.config = config or RenderConfig()
-        # More renders in flight than cores buys no throughput and lets CPU contention eat the time budget.
-        self.concurrency = max(1, int(concurrency or os.cpu_count() or 2))
+        # Renders wait on IPC much of the time, so two per core keep the CPU busy; many more than that buys no
+        # throughput and lets contention eat each page's time budget.
+        self.concurrency = max(1, int(concurrency or 2 * (os.cpu_count() or 1)))
         self.chromium = chromium
         self.cache_size = cache_size
         self._cache: OrderedDict[str, RenderResult] = OrderedDict()

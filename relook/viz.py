@@ -114,3 +114,60 @@ def fo_plot(trace, title: str = "Forced Optimization"):
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def load_chains(path) -> list[dict]:
+    """Episode records from a chains.jsonl file (or every chains.jsonl under a run directory)."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(p.rglob("chains.jsonl"))
+    out = []
+    for f in files:
+        out += [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()]
+    return out
+
+
+def show_chain(record: dict, max_turns: int = 6, crop=(900, 500), code_lines: int = 0):
+    """One episode as a chain: each sampled turn's three screenshots, its score, whether Forced Optimization
+    admitted it, and the feedback the next revision read. `record` is a line of chains.jsonl (or
+    Episode.to_record() with shots saved)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    turns = record["turns"][:max_turns]
+    fig, axes = plt.subplots(len(turns), 4, figsize=(17, 2.9 * len(turns)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1.35]})
+    for row, t in enumerate(turns):
+        shots = t.get("shots") or []
+        for col in range(3):
+            ax = axes[row][col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(shots):
+                img = np.asarray(Image.open(shots[col]).convert("RGB"))
+                ax.imshow(img[: crop[1], : crop[0]])
+            elif col == 0:
+                ax.text(0.5, 0.5, f"no render\n({t.get('error')})", ha="center", va="center", color="crimson")
+            if row == 0:
+                ax.set_title(["load", "+1 s", "+2 s"][col], fontsize=10)
+        mark = "ADMITTED" if t["admitted"] else "rejected"
+        score = "critic failed" if t["score"] is None else f"score {t['score']:.0f}"
+        axes[row][0].set_ylabel(f"turn {t['turn']}.{t['attempt']}\n{mark}", fontsize=10,
+                                color="seagreen" if t["admitted"] else "crimson")
+        ax = axes[row][3]
+        ax.axis("off")
+        reward = "—" if t["reward"] is None else f"{t['reward']:.2f}"
+        body = "\n".join(textwrap.fill(x, 62) for x in (t.get("feedback") or "").splitlines()[:6])
+        text = f"{score} · reward {reward} · {'valid' if t['valid'] else 'INVALID: ' + str(t['error'])}\n\n{body}"
+        if code_lines and t.get("code"):
+            text += "\n\n" + "\n".join(t["code"].splitlines()[:code_lines])
+        ax.text(0, 1, text, va="top", ha="left", fontsize=8.2, family="monospace")
+    fig.suptitle(f"{record.get('task_id', '')}: {textwrap.shorten(record.get('prompt', ''), 150)}\n"
+                 f"trajectory reward {record.get('reward')} · stopped: {record.get('stop_reason', '')}", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -48,7 +48,8 @@ class PolicyConfig:
 class WarmstartConfig:
     seed: int = 0
     tasks: str = "data/tasks/train.jsonl"
-    demos_per_task: int = 4
+    n_tasks: int = 0                # 0 = every task in the file
+    demos_per_task: int = 3
     # first-attempt mix: invalid kinds, then flawed vs perfect (the rest). The paper's RL starts near 40% valid.
     p_no_code: float = 0.15
     p_blank: float = 0.2

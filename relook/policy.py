@@ -116,7 +116,7 @@ class Policy:
         tok = AutoTokenizer.from_pretrained(path)
         missing = [t for t in (GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE) if t not in tok.get_vocab()]
         if missing:
-            tok.add_special_tokens({"additional_special_tokens": list(tok.additional_special_tokens) + missing})
+            tok.add_tokens(missing, special_tokens=True)
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
         if missing:

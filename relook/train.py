@@ -161,6 +161,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     policy.save_pretrained(run_dir / "policy")
     log(f"train: saved the trained policy to {run_dir / 'policy'}")
+    if (run_dir / "chains").exists():
+        from relook.viz import write_gallery
+        log(f"train: chain gallery at {write_gallery(run_dir / 'chains', run_dir / 'gallery.html', title=f'{cfg.name}: training chains')}")
     return run_dir
 
 

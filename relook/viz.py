@@ -171,3 +171,128 @@ def show_chain(record: dict, max_turns: int = 6, crop=(900, 500), code_lines: in
                  f"trajectory reward {record.get('reward')} · stopped: {record.get('stop_reason', '')}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------------------------------- chain explorer
+def code_diff(before: str | None, after: str | None, context: int = 1) -> str:
+    """Unified diff between two turns' code (what the revision changed)."""
+    import difflib
+
+    a = (before or "").splitlines()
+    b = (after or "").splitlines()
+    return "\n".join(difflib.unified_diff(a, b, "previous turn", "this turn", n=context, lineterm=""))
+
+
+def _previous(record: dict, i: int) -> dict | None:
+    """The turn a revision was written against: the last admitted turn before it."""
+    for t in reversed(record["turns"][:i]):
+        if t["admitted"]:
+            return t
+    return None
+
+
+class ChainExplorer:
+    """ipywidgets viewer of screenshot -> feedback -> revision chains from a run directory (or chains.jsonl):
+    pick a task and a trajectory, step through its turns, see the three temporal shots, the code diff against the
+    turn it revises, the feedback, the score and whether Forced Optimization admitted it."""
+
+    def __init__(self, source):
+        import ipywidgets as W
+
+        self.chains = load_chains(source)
+        if not self.chains:
+            raise ValueError(f"no chains under {source}")
+        self.by_task: dict[str, list[dict]] = {}
+        for c in self.chains:
+            self.by_task.setdefault(c["task_id"], []).append(c)
+        self.task = W.Dropdown(options=sorted(self.by_task), description="task")
+        self.traj = W.Dropdown(description="trajectory")
+        self.turn = W.IntSlider(min=0, max=0, description="turn")
+        self.shots = [W.Image(format="png", width=300) for _ in range(3)]
+        self.info = W.HTML()
+        self.feedback = W.HTML()
+        self.diff = W.HTML()
+        self.task.observe(self._on_task, names="value")
+        self.traj.observe(self._on_traj, names="value")
+        self.turn.observe(lambda _: self._show(), names="value")
+        self.widget = W.VBox([W.HBox([self.task, self.traj]), self.turn, self.info, W.HBox(self.shots),
+                              self.feedback, self.diff])
+        self._on_task()
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+    @property
+    def record(self) -> dict:
+        return self.by_task[self.task.value][self.traj.value]
+
+    def _on_task(self, *_):
+        eps = self.by_task[self.task.value]
+        self.traj.options = [(f"{e['id']} · reward {e['reward']} · {len(e['turns'])} turns", i) for i, e in enumerate(eps)]
+        self.traj.value = 0
+        self._on_traj()
+
+    def _on_traj(self, *_):
+        self.turn.max = len(self.record["turns"]) - 1
+        self.turn.value = 0
+        self._show()
+
+    def _show(self):
+        import html
+        from pathlib import Path
+
+        rec = self.record
+        t = rec["turns"][self.turn.value]
+        shots = t.get("shots") or []
+        for i, w in enumerate(self.shots):
+            w.value = Path(shots[i]).read_bytes() if i < len(shots) and Path(shots[i]).exists() else b""
+        badge = ("<b style='color:seagreen'>ADMITTED</b>" if t["admitted"]
+                 else "<b style='color:crimson'>rejected</b>")
+        score = "critic failed" if t["score"] is None else f"{t['score']:.0f}/100"
+        self.info.value = (f"<div>{html.escape(rec['prompt'])}</div><div>turn {t['turn']}.{t['attempt']} · "
+                           f"score {score} · {badge} · {'valid' if t['valid'] else 'INVALID: ' + str(t['error'])}"
+                           f" · trajectory reward {rec['reward']}</div>")
+        self.feedback.value = f"<b>feedback</b><pre>{html.escape(t.get('feedback') or '')}</pre>"
+        prev = _previous(rec, self.turn.value)
+        diff = code_diff(prev["code"], t["code"]) if prev else (t.get("code") or t.get("text") or "")
+        self.diff.value = f"<b>{'code diff' if prev else 'code'}</b><pre>{html.escape(diff)}</pre>"
+
+
+def write_gallery(source, out_html, max_episodes: int = 24, title: str = "ReLook chains") -> str:
+    """A self-contained static HTML gallery of the same chains (images embedded), for when widgets are not live:
+    papers, static notebook exports, a browser. Picks the longest, best-rewarded trajectories first."""
+    import base64
+    import html
+    from pathlib import Path
+
+    chains = sorted(load_chains(source), key=lambda c: (-len(c["turns"]), -(c["reward"] or 0)))[:max_episodes]
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+             "body{font-family:sans-serif;margin:24px;color:#222} .ep{border:1px solid #ddd;border-radius:8px;"
+             "padding:12px;margin:18px 0} .turn{display:flex;gap:12px;margin:10px 0;align-items:flex-start}"
+             ".shots img{width:260px;border:1px solid #ccc;margin-right:4px} pre{background:#f6f6f6;padding:6px;"
+             "white-space:pre-wrap;max-width:560px;font-size:12px} .ok{color:seagreen} .no{color:crimson}"
+             f"</style></head><body><h1>{html.escape(title)}</h1><p>{len(chains)} trajectories: "
+             "screenshots at load, +1 s, +2 s; critic feedback; whether Forced Optimization admitted each turn.</p>"]
+    for c in chains:
+        parts.append(f"<div class='ep'><h3>{html.escape(c['task_id'])} · reward {c['reward']} · "
+                     f"{html.escape(c.get('stop_reason', ''))}</h3><p>{html.escape(c['prompt'])}</p>")
+        for i, t in enumerate(c["turns"]):
+            imgs = "".join(f"<img alt='t={k}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
+                           for k, p in enumerate(t.get("shots") or []) if Path(p).exists())
+            if not imgs:
+                imgs = f"<em class='no'>no render ({html.escape(str(t['error']))})</em>"
+            mark = "<b class='ok'>admitted</b>" if t["admitted"] else "<b class='no'>rejected</b>"
+            score = "critic failed" if t["score"] is None else f"{t['score']:.0f}/100"
+            prev = _previous(c, i)
+            diff = code_diff(prev["code"], t["code"]) if prev else (t.get("code") or "")
+            parts.append(f"<div class='turn'><div><b>turn {t['turn']}.{t['attempt']}</b><br>{score}<br>{mark}</div>"
+                         f"<div class='shots'>{imgs}</div><div><pre>{html.escape(t.get('feedback') or '')}</pre>"
+                         f"<details><summary>code {'diff' if prev else ''}</summary><pre>{html.escape(diff)}</pre>"
+                         "</details></div></div>")
+        parts.append("</div>")
+    parts.append("</body></html>")
+    out = Path(out_html)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(parts), encoding="utf-8")
+    return str(out)

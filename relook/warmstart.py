@@ -177,7 +177,7 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
     out = Path(out) if out else default_tiny_path(cfg)
     torch.manual_seed(ws.seed)
     t0 = time.time()
-    tasks = [t for t in load_tasks(cfg.resolve(ws.tasks)) if "spec" in t.meta]
+    tasks = [t for t in load_tasks(cfg.resolve(ws.tasks)) if "spec" in t.meta][: ws.n_tasks or None]
     if not tasks:
         raise ValueError(f"{ws.tasks}: warm start needs synthetic tasks (with meta.spec)")
     demos = load_or_make_demos(cfg, tasks, out.parent)

@@ -6,49 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from relook import synth
 from relook.config import RolloutConfig
-from relook.policy import EOS, Policy, Sample, build_model, build_tokenizer
-from relook.reward import GET_FEEDBACK
+from relook.policy import EOS
 from relook.rollout import Environment, run_episodes
 from relook.warmstart import turn_text
 
-TASK = synth.generate_tasks(1, seed=5)[0]          # a synthetic task with a known reference page
-SPEC = TASK.meta["spec"]
-
-
-def page(flaws=None):
-    import random
-    return synth.flawed_page(SPEC, random.Random(0), flaws) if flaws else synth.page_html(SPEC)
-
-
-GOOD = turn_text("Plan: all.", page(), GET_FEEDBACK)
-ONE_FLAW = turn_text("Plan: most.", page({0: "missing"}), GET_FEEDBACK)
-BLANK = turn_text("Plan: nothing.", page("blank"), GET_FEEDBACK)
-FINAL_GOOD = turn_text("Plan: all.", page(), EOS)
-
-
-class ScriptedPolicy(Policy):
-    """A real tokenizer and model; `generate` returns scripted turns in order (with made-up log-probs)."""
-
-    def __init__(self, script):
-        from relook.config import PolicyConfig
-        tok = build_tokenizer([TASK.prompt, GOOD, ONE_FLAW, BLANK, "feedback text"] * 3, vocab_size=400)
-        super().__init__(build_model(tok, PolicyConfig(hidden_size=32, num_layers=1, num_heads=2,
-                                                       intermediate_size=64)), tok, "cpu")
-        self.script = list(script)
-        self.contexts = []
-
-    def generate(self, contexts, max_new_tokens=400, temperature=1.0, top_p=1.0, greedy=False, batch_size=32):
-        out = []
-        for c in contexts:
-            self.contexts.append(list(c))
-            text = self.script.pop(0)
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:max_new_tokens]
-            stopped = {self.get_feedback_id: "feedback", self.eos_id: "eos"}.get(ids[-1], "length")
-            out.append(Sample(ids=ids, logprobs=[-0.5] * len(ids), eos_logprob=-3.0, stopped=stopped,
-                              text=self.turn_text(ids)))
-        return out
+from scripted import BLANK, FINAL_GOOD, GOOD, ONE_FLAW, TASK, ScriptedPolicy, page  # noqa: F401
 
 
 @pytest.fixture(scope="module")

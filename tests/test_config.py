@@ -1,0 +1,49 @@
+"""One config object, YAML-backed, every field overridable; bad keys and values are clear errors."""
+import pytest
+
+from relook.config import ConfigError, load_config
+
+
+def test_configs_load_and_override():
+    for name in ("smoke", "tiny", "paper"):
+        cfg = load_config(name)
+        assert cfg.name == name
+    cfg = load_config("tiny", ["train.steps=7", "rollout.forced_optimization=false", "policy.lora_targets=q_proj,v_proj",
+                               "rollout.temperature=0.7"])
+    assert cfg.train.steps == 7 and cfg.rollout.forced_optimization is False
+    assert cfg.policy.lora_targets == ["q_proj", "v_proj"] and cfg.rollout.temperature == 0.7
+    cfg = load_config("tiny", {"train": {"steps": 3}, "rollout.max_turns": 3})  # papermill-style dicts
+    assert cfg.train.steps == 3 and cfg.rollout.max_turns == 3
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("train.stepz=3", "unknown key 'train.stepz'"),
+    ("trian.steps=3", "config has no field 'trian'"),
+    ("train.steps=abc", "train.steps: expected an integer"),
+    ("rollout.forced_optimization=maybe", "expected true/false"),
+    ("train.num_generations=1", "num_generations must be >= 2"),
+    ("rollout.critic=gpt", "rollout.critic must be"),
+    ("train", "not of the form key=value"),
+    ("train=3", "'train' is a section"),
+])
+def test_bad_overrides(override, msg):
+    with pytest.raises(ConfigError, match=msg.replace("(", r"\(").replace("'", "'")):
+        load_config("tiny", [override])
+
+
+def test_unknown_config_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="no config 'nope'"):
+        load_config("nope")
+    p = tmp_path / "x.yaml"
+    p.write_text("train: {steps: [}")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+    p.write_text("train: {bogus: 1}")
+    with pytest.raises(ConfigError, match="x.yaml: unknown key 'train.bogus'"):
+        load_config(p)
+
+
+def test_roundtrip(tmp_path):
+    cfg = load_config("tiny", ["train.steps=11"])
+    again = load_config(cfg.save(tmp_path / "c.yaml"))
+    assert again.to_dict() == cfg.to_dict()

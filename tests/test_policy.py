@@ -1,0 +1,94 @@
+"""The policy: tokenizer with turn tags, the tiny model, generation, save/load by path, and the same path loading
+a real (locally saved) Hugging Face checkpoint with a LoRA adapter — never a download."""
+import pytest
+import torch
+
+from relook.config import PolicyConfig
+from relook.policy import EOS, Policy, build_model, build_tokenizer
+from relook.reward import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK
+
+CORPUS = ["<html><body><h1 style=\"color:#1a237e\">Hello</h1></body></html>", "Plan: header.", "make a page"] * 20
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    tok = build_tokenizer(CORPUS, vocab_size=300)
+    model = build_model(tok, PolicyConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64))
+    return Policy(model, tok, "cpu")
+
+
+def test_turn_tags_are_single_special_tokens(tiny):
+    tok = tiny.tokenizer
+    for tag in (GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE, EOS):
+        ids = tok(f"x{tag}y", add_special_tokens=False)["input_ids"]
+        assert tok.convert_tokens_to_ids(tag) in ids
+    text = '<header style="background:#1a237e">Über ✓</header>'  # bytes outside the corpus still round-trip
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    assert tiny.prompt_ids("make a page")[-1] == tok.convert_tokens_to_ids("<|assistant|>")
+
+
+def test_feedback_block_is_bounded(tiny):
+    ids = tiny.feedback_ids("word " * 500, max_tokens=20)
+    assert ids[0] == tiny.fb_open_id and ids[-1] == tiny.fb_close_id and len(ids) == 22
+
+
+def test_generation_returns_aligned_logprobs_and_restores_mode(tiny):
+    tiny.model.train()
+    torch.manual_seed(0)
+    samples = tiny.generate([tiny.prompt_ids("make a page"), tiny.prompt_ids("x")], max_new_tokens=12)
+    assert tiny.model.training  # TRL tells train from eval steps by model.training
+    for s in samples:
+        assert len(s.ids) == len(s.logprobs) and 1 <= len(s.ids) <= 12
+        assert all(lp <= 0 for lp in s.logprobs) and s.eos_logprob <= 0
+        assert s.stopped in ("feedback", "eos", "length")
+        if s.stopped != "length":
+            assert s.ids[-1] in (tiny.get_feedback_id, tiny.eos_id)
+
+
+def test_logprobs_match_a_teacher_forced_forward(tiny):
+    torch.manual_seed(1)
+    ctx = tiny.prompt_ids("make a page")
+    (s,) = tiny.generate([ctx], max_new_tokens=8, temperature=0.7)
+    with torch.no_grad():
+        logits = tiny.model(input_ids=torch.tensor([ctx + s.ids])).logits[0, len(ctx) - 1:-1] / 0.7
+    want = torch.log_softmax(logits.float(), -1)[torch.arange(len(s.ids)), torch.tensor(s.ids)]
+    assert torch.allclose(torch.tensor(s.logprobs), want, atol=1e-3)
+
+
+def test_save_and_load_by_path(tiny, tmp_path):
+    tiny.save_pretrained(tmp_path / "p")
+    again = Policy.from_pretrained(str(tmp_path / "p"), device="cpu")
+    assert again.get_feedback_id == tiny.get_feedback_id and len(again.tokenizer) == len(tiny.tokenizer)
+    x = torch.tensor([tiny.prompt_ids("make a page")])
+    with torch.no_grad():
+        assert torch.allclose(tiny.model(input_ids=x).logits, again.model(input_ids=x).logits, atol=1e-5)
+
+
+def test_real_checkpoint_path_with_lora(tmp_path):
+    """A Qwen2-architecture checkpoint saved locally with a tokenizer that lacks the turn tags — the shape of a
+    real Qwen2.5 checkpoint, small enough for CI. Policy.from_pretrained adds the tags and wraps a LoRA adapter
+    whose target modules are the paper models' names."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    raw = Tokenizer(models.BPE(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel()
+    raw.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<|endoftext|>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|endoftext|>", unk_token="<unk>")
+    tok.chat_template = "{% for m in messages %}<|user|>{{ m['content'] }}{% endfor %}<|assistant|>"
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
+    n_before = len(tok)
+    model.save_pretrained(tmp_path / "qwen")
+    tok.save_pretrained(tmp_path / "qwen")
+    pol = Policy.from_pretrained(str(tmp_path / "qwen"), device="cpu",
+                                 lora={"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]})
+    assert pol.tokenizer.convert_tokens_to_ids(GET_FEEDBACK) == pol.get_feedback_id >= n_before  # added
+    assert pol.model.get_input_embeddings().weight.shape[0] >= len(pol.tokenizer)
+    trainable = [n for n, p in pol.model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    assert any("q_proj" in n for n in trainable)
+    (s,) = pol.generate([pol.prompt_ids("make a page")], max_new_tokens=5)
+    assert len(s.ids) == len(s.logprobs) > 0
+    pol.save_pretrained(tmp_path / "adapter")  # saves the adapter, loadable on the base
+    back = Policy.from_pretrained(str(tmp_path / "qwen"), device="cpu", adapter=str(tmp_path / "adapter"))
+    assert any("lora_" in n for n, _ in back.model.named_parameters())

@@ -1,0 +1,75 @@
+"""The chain explorer (ipywidgets, driven headlessly) and the static gallery (checked in a real browser)."""
+import asyncio
+import json
+
+import pytest
+from scripted import BLANK, GOOD, ONE_FLAW, TASK, ScriptedPolicy
+
+from relook import viz
+from relook.config import RolloutConfig
+from relook.render import find_chromium
+from relook.rollout import Environment, run_episodes
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    pol = ScriptedPolicy([ONE_FLAW, BLANK, GOOD, BLANK, GOOD])
+    cfg = RolloutConfig(max_turns=3, max_resamples=2, max_new_tokens=2000, max_completion_length=6000)
+    run_episodes(pol, [TASK, TASK], Environment("checklist"), cfg, record_dir=d / "chains" / "step00000",
+                 ids=["ep-a", "ep-b"])
+    return d
+
+
+def test_code_diff_shows_the_change():
+    d = viz.code_diff("<p>a</p>\n<p>b</p>", "<p>a</p>\n<p>c</p>")
+    assert "-<p>b</p>" in d and "+<p>c</p>" in d
+
+
+def test_explorer_follows_the_controls(run_dir):
+    ex = viz.ChainExplorer(run_dir)
+    assert ex.task.options == (TASK.id,) and len(ex.traj.options) == 2
+    rec = ex.record
+    assert ex.turn.max == len(rec["turns"]) - 1
+    first = rec["turns"][0]
+    assert ex.shots[0].value == open(first["shots"][0], "rb").read()
+    assert "ADMITTED" in ex.info.value
+    # the trajectory with a rejected resample; step to it: the view follows
+    ex.traj.value = next(i for i, e in enumerate(ex.by_task[TASK.id]) if not all(t["admitted"] for t in e["turns"]))
+    rec = ex.record
+    j = next(i for i, t in enumerate(rec["turns"]) if not t["admitted"])
+    ex.turn.value = j
+    assert "rejected" in ex.info.value and f"turn {rec['turns'][j]['turn']}.{rec['turns'][j]['attempt']}" in ex.info.value
+    assert rec["turns"][j]["feedback"].split("\n")[0][:30] in ex.feedback.value.replace("&quot;", '"').replace("&#x27;", "'")
+    # an admitted revision shows a diff against the turn it revised
+    k = next(i for i, t in enumerate(rec["turns"]) if t["admitted"] and t["turn"] > 0)
+    ex.turn.value = k
+    assert "code diff" in ex.diff.value and "@@" in ex.diff.value
+    # the other trajectory: back to its first turn
+    ex.traj.value = 1 - ex.traj.value
+    assert ex.turn.value == 0 and ex.record["id"] != rec["id"]
+
+
+def test_gallery_is_self_contained_and_loads_in_a_browser(run_dir, tmp_path):
+    out = viz.write_gallery(run_dir, tmp_path / "gallery.html")
+    html = open(out).read()
+    assert "data:image/png;base64," in html and "src='/" not in html
+    from playwright.async_api import async_playwright
+
+    async def check():
+        async with async_playwright() as p:
+            b = await p.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox", "--disable-gpu"])
+            page = await b.new_page()
+            errors, requests = [], []
+            page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            await page.goto(f"file://{out}")
+            imgs = await page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
+            await b.close()
+            return errors, imgs, requests
+
+    errors, imgs, requests = asyncio.run(check())
+    assert not errors
+    assert imgs and all(ok and w == 1280 for ok, w in imgs)
+    assert all(u.startswith(("file:", "data:")) for u in requests)  # nothing fetched from anywhere

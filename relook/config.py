@@ -54,12 +54,12 @@ class WarmstartConfig:
     p_no_code: float = 0.15
     p_blank: float = 0.2
     p_broken: float = 0.25
-    p_perfect: float = 0.3          # of the valid first attempts
+    p_perfect: float = 0.5          # of the valid first attempts (the rest carry one or two flaws)
     p_self_edit: float = 0.2        # revisions after the critic-free self-edit prompt instead of feedback
-    p_revision_invalid: float = 0.25  # a revision that breaks the page
-    p_revision_flawed: float = 0.35   # a revision that still misses something
+    p_revision_invalid: float = 0.15  # a revision that breaks the page
+    p_revision_flawed: float = 0.25   # a revision that still misses something
     max_demo_turns: int = 3
-    epochs: float = 3.0
+    epochs: float = 6.0
     lr: float = 3e-3
     batch_size: int = 16
     max_length: int = 1024
@@ -111,6 +111,9 @@ class TrainConfig:
     chains_every: int = 5           # write sampled trajectories for the chain viewer every N steps
     gradient_checkpointing: bool = False
     bf16: bool = False
+    use_vllm: bool = False          # GPU: sample turns with TRL's vLLM engine instead of HF generate
+    vllm_mode: str = "colocate"     # colocate | server (trl vllm-serve)
+    vllm_gpu_memory_utilization: float = 0.3
 
 
 @dataclass

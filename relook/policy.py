@@ -103,6 +103,7 @@ class Policy:
         self.get_feedback_id, self.fb_open_id, self.fb_close_id = ids
         # a preallocated KV cache: no per-token concatenation, ~2x faster sampling on CPU
         self.cache_implementation = "static"
+        self.vllm = None  # TRL's VLLMGeneration when training with use_vllm (set by the rollout)
 
     # -- loading / saving
     @classmethod
@@ -162,6 +163,8 @@ class Policy:
     def generate(self, contexts: Sequence[Sequence[int]], max_new_tokens: int = 400, temperature: float = 1.0,
                  top_p: float = 1.0, greedy: bool = False, batch_size: int = 32) -> list[Sample]:
         """Sample one turn for each context (batched, left-padded). A turn stops at <get_feedback> or EOS."""
+        if self.vllm is not None and not greedy:
+            return self._generate_vllm(contexts, max_new_tokens)
         out: list[Sample] = []
         was_training = self.model.training  # TRL reads model.training to tell train from eval steps
         self.model.eval()
@@ -171,6 +174,30 @@ class Policy:
                                                 top_p, greedy))
         finally:
             self.model.train(was_training)
+        return out
+
+    def _generate_vllm(self, contexts, max_new_tokens) -> list[Sample]:
+        """Sampling through TRL's vLLM engine (temperature/top_p come from the GRPO config). vLLM reports the
+        log-probability of sampled tokens only, so the EOS that may close the trajectory gets NaN, which TRL
+        treats as 'no importance-sampling correction' for that token."""
+        stops = [self.get_feedback_id, self.eos_id]
+        self.vllm.generation_kwargs = {**(self.vllm.generation_kwargs or {}), "stop_token_ids": stops,
+                                       "max_tokens": int(max_new_tokens)}
+        _, completions, logprobs, _ = self.vllm.generate(prompts=[list(c) for c in contexts], images=None,
+                                                         num_generations=1)
+        out = []
+        for ids, lps in zip(completions, logprobs or [None] * len(completions)):
+            ids = list(ids)
+            n, stopped = len(ids), "length"
+            for t, tok in enumerate(ids):
+                if tok in stops:
+                    n, stopped = t + 1, ("feedback" if tok == self.get_feedback_id else "eos")
+                    break
+            ids = ids[:n]
+            lp = [float("nan") if (x is None or x[0] is None) else float(x[0]) for x in (lps or [])][:n]
+            lp += [float("nan")] * (n - len(lp))
+            out.append(Sample(ids=ids, logprobs=lp, eos_logprob=float("nan"), stopped=stopped,
+                              text=self.turn_text(ids)))
         return out
 
     def _generate_batch(self, contexts, max_new_tokens, temperature, top_p, greedy) -> list[Sample]:

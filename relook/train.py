@@ -59,6 +59,8 @@ class ReLookRollout:
             if text not in self.by_prompt:
                 raise KeyError(f"rollout got a prompt that is not a known task: {text[:80]!r}")
             tasks.append(self.by_prompt[text])
+        if trainer is not None and getattr(trainer, "use_vllm", False):
+            self.policy.vllm = trainer.vllm_generation  # sample turns with TRL's vLLM engine (weights synced by TRL)
         step = trainer.state.global_step if trainer is not None else self.calls
         every = self.cfg.train.chains_every
         record = self.run_dir / "chains" / f"step{step:05d}" if every and step % every == 0 else None
@@ -152,7 +154,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
         seed=cfg.seed, data_seed=cfg.seed, bf16=tc.bf16, report_to=[], remove_unused_columns=False,
         gradient_checkpointing=tc.gradient_checkpointing, use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0, disable_tqdm=False, shuffle_dataset=True, lr_scheduler_type="constant",
-        mask_truncated_completions=False)
+        mask_truncated_completions=False, use_vllm=tc.use_vllm,
+        **({"vllm_mode": tc.vllm_mode, "vllm_gpu_memory_utilization": tc.vllm_gpu_memory_utilization}
+           if tc.use_vllm else {}))
     dataset = Dataset.from_list([{"prompt": t.prompt, "task_id": t.id} for t in tasks])
     trainer = GRPOTrainer(model=policy.model, reward_funcs=relook_reward, args=args, train_dataset=dataset,
                           processing_class=policy.tokenizer, rollout_func=rollout)

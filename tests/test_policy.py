@@ -92,3 +92,31 @@ def test_real_checkpoint_path_with_lora(tmp_path):
     pol.save_pretrained(tmp_path / "adapter")  # saves the adapter, loadable on the base
     back = Policy.from_pretrained(str(tmp_path / "qwen"), device="cpu", adapter=str(tmp_path / "adapter"))
     assert any("lora_" in n for n, _ in back.model.named_parameters())
+
+
+def test_vllm_sampling_glue(tiny):
+    """With use_vllm, turns come from TRL's VLLMGeneration: stop tokens and per-turn budget are passed, outputs
+    are cut at the stop token, missing log-probs are NaN (no importance correction). A fake engine stands in for
+    vLLM (no GPU here); the real one is exercised on GPU machines."""
+    import math
+
+    class FakeVLLM:
+        generation_kwargs = {"seed": 1}
+
+        def generate(self, prompts, images, num_generations):
+            self.seen = (prompts, dict(self.generation_kwargs), num_generations)
+            comp = [[5, 6, tiny.get_feedback_id, 7], [8, 9]]
+            return prompts, comp, [[[-0.1], [-0.2], [-0.3], [-0.4]], [[-0.5], [None]]], None
+
+    fake = FakeVLLM()
+    tiny.vllm = fake
+    try:
+        a, b = tiny.generate([[1, 2], [3]], max_new_tokens=33)
+    finally:
+        tiny.vllm = None
+    prompts, kw, n = fake.seen
+    assert prompts == [[1, 2], [3]] and n == 1 and kw["max_tokens"] == 33 and kw["seed"] == 1
+    assert kw["stop_token_ids"] == [tiny.get_feedback_id, tiny.eos_id]
+    assert a.ids == [5, 6, tiny.get_feedback_id] and a.stopped == "feedback" and a.logprobs == [-0.1, -0.2, -0.3]
+    assert math.isnan(a.eos_logprob)
+    assert b.ids == [8, 9] and b.stopped == "length" and b.logprobs[0] == -0.5 and math.isnan(b.logprobs[1])

@@ -30,10 +30,11 @@ browser:
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# papermill streams the notebook's output (warm start, progress bars, results) to the console as it runs
 train: setup
 	mkdir -p $(RUN)
 	$(PY) -m papermill notebooks/05_grpo_training.ipynb $(RUN)/05_grpo_training.ipynb \
-		-p config $(CONFIG) -p out_dir $(RUN) --cwd notebooks
+		-p config $(CONFIG) -p out_dir $(abspath $(RUN)) --cwd notebooks --log-output
 
 bench: setup
 	$(PY) benchmarks/render_bench.py

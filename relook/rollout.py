@@ -11,6 +11,11 @@ enter the trajectory:
 Feedback tokens come from the environment: env_mask 0, so they never receive gradient. The trajectory ends on
 the last admitted policy turn: its closing <get_feedback> becomes EOS, scored with the EOS log-probability of
 that very sampling step, so TRL sees a terminated completion.
+
+The zero rule also ends an episode whose first render is invalid, with reward 0. Otherwise, since a trajectory's
+reward is its final admitted turn, a policy learns to throw its first turn away (junk, then ask the critic) and
+let a revision collect the reward — the reward hacking the rule exists to stop (tiny GRPO runs without it drove
+first-attempt validity to zero within a few steps). With `zero_invalid` off (the ablation) revisions go on.
 """
 from __future__ import annotations
 
@@ -189,6 +194,8 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     samples = sample(eps, False, first_budget)
     for e, s, tr in zip(eps, samples, score(eps, samples, 0, 0)):
         admit(e, s, tr, with_feedback=False)
+        if cfg.zero_invalid and not e.done and (not tr.valid or tr.reward == 0.0 and not tr.code):
+            e.done, e.stop_reason = True, "invalid first render"
 
     for turn in range(1, cfg.max_turns):
         live = [e for e in eps if not e.done]

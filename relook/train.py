@@ -50,6 +50,7 @@ class ReLookRollout:
         self.by_prompt = {t.prompt: t for t in tasks}
         self.last_stats: dict = {}
         self.calls = 0
+        self.offset = 0  # rollouts done before a resume
 
     def __call__(self, prompts, trainer=None) -> dict:
         t0 = time.perf_counter()
@@ -61,7 +62,7 @@ class ReLookRollout:
             tasks.append(self.by_prompt[text])
         if trainer is not None and getattr(trainer, "use_vllm", False):
             self.policy.vllm = trainer.vllm_generation  # sample turns with TRL's vLLM engine (weights synced by TRL)
-        step = trainer.state.global_step if trainer is not None else self.calls
+        step = self.calls + self.offset
         every = self.cfg.train.chains_every
         record = self.run_dir / "chains" / f"step{step:05d}" if every and step % every == 0 else None
         ids = [f"s{step}-{i}" for i in range(len(tasks))]
@@ -88,12 +89,15 @@ def _metrics_callback(rollout: ReLookRollout, path: Path, t_start: float):
     class Metrics(TrainerCallback):
         def __init__(self):
             self.t_last = time.perf_counter()
+            self.written = 0
 
         def on_log(self, args, state, control, logs=None, **kw):
-            if not logs or "loss" not in logs or not rollout.last_stats:
+            # one line per rollout (a GRPO step): with num_iterations > 1 several optimizer steps share it
+            if not logs or "loss" not in logs or not rollout.last_stats or rollout.calls == self.written:
                 return
+            self.written = rollout.calls
             now = time.perf_counter()
-            rec = {"step": state.global_step, **rollout.last_stats,
+            rec = {"step": rollout.calls + rollout.offset, "optimizer_step": state.global_step, **rollout.last_stats,
                    "loss": logs.get("loss"), "kl": logs.get("kl"), "grad_norm": logs.get("grad_norm"),
                    "learning_rate": logs.get("learning_rate"), "step_time": now - self.t_last,
                    "elapsed": now - t_start}
@@ -125,8 +129,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     if resume and ckpt is None:
         log(f"train: --resume but no checkpoint in {run_dir}; starting from the warm start")
     metrics_path = run_dir / "metrics.jsonl"
+    iters = max(1, cfg.train.num_iterations)
+    done = int(ckpt.name.split("-")[-1]) // iters if ckpt is not None else 0  # GRPO steps in the checkpoint
     if ckpt is not None and metrics_path.exists():  # drop steps after the checkpoint: they will be redone
-        done = int(ckpt.name.split("-")[-1])
         keep = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= done]
         metrics_path.write_text("".join(ln + "\n" for ln in keep))
     elif not resume and metrics_path.exists():
@@ -142,15 +147,17 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     tasks = load_tasks(cfg.resolve(cfg.tasks))
     env = make_environment(cfg)
     rollout = ReLookRollout(policy, tasks, env, cfg, run_dir)
+    rollout.offset = done
     tc = cfg.train
     group = tc.prompts_per_step * tc.num_generations
     args = GRPOConfig(
-        output_dir=str(run_dir), max_steps=tc.steps, learning_rate=tc.lr, per_device_train_batch_size=group,
+        # train.steps counts GRPO steps (rollouts); each is reused for num_iterations optimizer steps
+        output_dir=str(run_dir), max_steps=tc.steps * iters, learning_rate=tc.lr, per_device_train_batch_size=group,
         gradient_accumulation_steps=1, num_generations=tc.num_generations, generation_batch_size=group,
         max_completion_length=cfg.rollout.max_completion_length, temperature=cfg.rollout.temperature,
         top_p=cfg.rollout.top_p, beta=tc.beta, epsilon=tc.epsilon, num_iterations=tc.num_iterations,
         scale_rewards=tc.scale_rewards, loss_type=tc.loss_type, max_grad_norm=tc.max_grad_norm,
-        logging_steps=1, save_strategy="steps", save_steps=max(1, tc.save_every), save_total_limit=2,
+        logging_steps=1, save_strategy="steps", save_steps=max(1, tc.save_every) * iters, save_total_limit=2,
         seed=cfg.seed, data_seed=cfg.seed, bf16=tc.bf16, report_to=[], remove_unused_columns=False,
         gradient_checkpointing=tc.gradient_checkpointing, use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0, disable_tqdm=False, shuffle_dataset=True, lr_scheduler_type="constant",

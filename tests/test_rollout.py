@@ -25,8 +25,18 @@ def cfg(**kw):
     return RolloutConfig(**base)
 
 
-def test_env_mask_marks_exactly_the_feedback(env):
+def test_zero_rule_ends_an_episode_whose_first_render_is_invalid(env):
     pol = ScriptedPolicy([BLANK, GOOD])
+    (ep,) = run_episodes(pol, [TASK], env, cfg())
+    assert ep.reward == 0.0 and ep.stop_reason == "invalid first render" and len(ep.turns) == 1
+    assert pol.script == [GOOD]  # no revision was sampled: a junk first turn cannot be laundered by a revision
+    pol = ScriptedPolicy([BLANK, GOOD])
+    (ep,) = run_episodes(pol, [TASK], env, cfg(zero_invalid=False))  # the ablation: revisions go on
+    assert ep.reward == 1.0 and [t.admitted for t in ep.turns] == [True, True]
+
+
+def test_env_mask_marks_exactly_the_feedback(env):
+    pol = ScriptedPolicy([ONE_FLAW, GOOD])
     (ep,) = run_episodes(pol, [TASK], env, cfg())
     assert len(ep.completion_ids) == len(ep.env_mask) == len(ep.logprobs)
     # two admitted turns with one feedback block between them
@@ -35,11 +45,11 @@ def test_env_mask_marks_exactly_the_feedback(env):
     assert zeros == list(range(zeros[0], zeros[-1] + 1))                       # one contiguous block
     assert ep.completion_ids[zeros[0]] == pol.fb_open_id and ep.completion_ids[zeros[-1]] == pol.fb_close_id
     fb_text = pol.decode([ep.completion_ids[i] for i in zeros])
-    assert fb_text.startswith("<mllm_feedback>") and "blank" in fb_text.lower()
+    assert fb_text.startswith("<mllm_feedback>") and ep.turns[0].feedback.splitlines()[0][:20] in fb_text
     assert all(ep.logprobs[i] == 0.0 for i in zeros)
     # the policy tokens are exactly the two sampled turns, and the trajectory ends on EOS
     policy_ids = [t for t, m in zip(ep.completion_ids, ep.env_mask) if m == 1]
-    t1 = pol.tokenizer(BLANK, add_special_tokens=False)["input_ids"]
+    t1 = pol.tokenizer(ONE_FLAW, add_special_tokens=False)["input_ids"]
     t2 = pol.tokenizer(GOOD, add_special_tokens=False)["input_ids"]
     assert policy_ids == t1 + t2[:-1] + [pol.eos_id]
     assert ep.completion_ids[-1] == pol.eos_id and ep.logprobs[-1] == -3.0    # <get_feedback> closed as EOS
@@ -69,7 +79,7 @@ def test_reflection_stops_after_k_failed_resamples(env):
 
 def test_without_forced_optimization_a_worse_revision_is_taken(env):
     pol = ScriptedPolicy([ONE_FLAW, BLANK, GOOD])
-    (ep,) = run_episodes(pol, [TASK], env, cfg(forced_optimization=False))
+    (ep,) = run_episodes(pol, [TASK], env, cfg(forced_optimization=False, zero_invalid=False))
     assert [t.admitted for t in ep.turns] == [True, True, True]
     assert ep.reward == 1.0 and ep.turns[1].reward == 0.0
     pol = ScriptedPolicy([ONE_FLAW, BLANK])
@@ -91,10 +101,10 @@ def test_batch_of_episodes_and_records(env, tmp_path):
     pol = ScriptedPolicy([ONE_FLAW, GOOD, BLANK, GOOD, BLANK])  # turn 0 for 3 episodes, then revisions
     eps = run_episodes(pol, [TASK] * 3, env, cfg(max_turns=2, max_resamples=0), record_dir=tmp_path,
                        ids=["a", "b", "c"])
-    # turn 0: a=one flaw, b=perfect (done), c=blank; revisions for a and c: a improves, c does not (K=0: stop)
+    # turn 0: a=one flaw, b=perfect (done), c=blank (the zero rule ends it); a's revision improves
     assert [e.reward for e in eps] == [1.0, 1.0, 0.0]
-    assert [e.stop_reason for e in eps] == ["perfect score", "perfect score", "no improvement"]
-    assert [len(e.turns) for e in eps] == [2, 1, 2]
+    assert [e.stop_reason for e in eps] == ["perfect score", "perfect score", "invalid first render"]
+    assert [len(e.turns) for e in eps] == [2, 1, 1]
     lines = [json.loads(x) for x in (tmp_path / "chains.jsonl").read_text().splitlines()]
     assert [x["id"] for x in lines] == ["a", "b", "c"]
     for x, e in zip(lines, eps):

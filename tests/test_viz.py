@@ -14,7 +14,7 @@ from relook.rollout import Environment, run_episodes
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
-    pol = ScriptedPolicy([ONE_FLAW, BLANK, GOOD, BLANK, GOOD])
+    pol = ScriptedPolicy([ONE_FLAW, ONE_FLAW, BLANK, GOOD, GOOD])
     cfg = RolloutConfig(max_turns=3, max_resamples=2, max_new_tokens=2000, max_completion_length=6000)
     run_episodes(pol, [TASK, TASK], Environment("checklist"), cfg, record_dir=d / "chains" / "step00000",
                  ids=["ep-a", "ep-b"])

@@ -78,14 +78,15 @@ def self_edit(policy, tasks: Sequence, rounds: int = 3, max_new_tokens: int = 40
 
 def critic_loop(policy, tasks: Sequence, env, rollout_cfg, rounds: int = 3, seed: int | None = 0,
                 greedy: bool = False) -> list[Answer]:
-    """The ReLook loop with a critic at test time (Forced Optimization on): the best admitted turn."""
+    """The ReLook loop with a critic at test time (Forced Optimization on): the best admitted turn. Unlike in
+    training, an invalid first attempt is revised too: at test time only the answer counts."""
     import dataclasses
 
     from relook.rollout import run_episodes
     _seed(seed)
     cfg = dataclasses.replace(rollout_cfg, max_turns=rounds + 1)
     t0 = time.perf_counter()
-    eps = run_episodes(policy, tasks, env, cfg, greedy=greedy)
+    eps = run_episodes(policy, tasks, env, cfg, greedy=greedy, revise_invalid_first=True)
     dt = (time.perf_counter() - t0) / max(1, len(tasks))
     out = []
     for t, e in zip(tasks, eps):

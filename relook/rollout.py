@@ -142,9 +142,14 @@ class Episode:
 
 
 def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str | Path | None = None,
-                 ids: Sequence[str] | None = None, greedy: bool = False) -> list[Episode]:
+                 ids: Sequence[str] | None = None, greedy: bool = False,
+                 revise_invalid_first: bool | None = None) -> list[Episode]:
     """Run one ReLook episode per task (repeat tasks for a GRPO group). `cfg` is the rollout section.
-    With `record_dir`, every sampled turn's screenshots are saved and the chains appended to chains.jsonl."""
+    With `record_dir`, every sampled turn's screenshots are saved and the chains appended to chains.jsonl.
+    `revise_invalid_first` (default: only when the zero rule is off) lets an invalid first attempt be revised:
+    training must not (see above), but at test time the critic's "the page is blank" is worth acting on."""
+    if revise_invalid_first is None:
+        revise_invalid_first = not cfg.zero_invalid
     eps = [Episode(id=(ids[i] if ids else f"ep{i}"), task_id=t.id, prompt=t.prompt, prompt_ids=policy.prompt_ids(t.prompt))
            for i, t in enumerate(tasks)]
     by_id = {e.id: t for e, t in zip(eps, tasks)}
@@ -194,7 +199,7 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     samples = sample(eps, False, first_budget)
     for e, s, tr in zip(eps, samples, score(eps, samples, 0, 0)):
         admit(e, s, tr, with_feedback=False)
-        if cfg.zero_invalid and not e.done and (not tr.valid or tr.reward == 0.0 and not tr.code):
+        if not revise_invalid_first and not e.done and (not tr.valid or tr.reward == 0.0 and not tr.code):
             e.done, e.stop_reason = True, "invalid first render"
 
     for turn in range(1, cfg.max_turns):

@@ -35,6 +35,12 @@ def test_zero_rule_ends_an_episode_whose_first_render_is_invalid(env):
     assert ep.reward == 1.0 and [t.admitted for t in ep.turns] == [True, True]
 
 
+def test_critic_in_loop_inference_revises_an_invalid_first_attempt(env):
+    from relook.infer import critic_loop
+    (ans,) = critic_loop(ScriptedPolicy([BLANK, GOOD]), [TASK], env, cfg(), rounds=1)
+    assert len(ans.turns) == 2 and ans.text == GOOD  # the zero rule still scores the blank page 0; FO admits the fix
+
+
 def test_env_mask_marks_exactly_the_feedback(env):
     pol = ScriptedPolicy([ONE_FLAW, GOOD])
     (ep,) = run_episodes(pol, [TASK], env, cfg())

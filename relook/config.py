@@ -122,7 +122,7 @@ class EvalConfig:
     n_tasks: int = 50
     mode: str = "base"              # base | self-edit | critic
     rounds: int = 3
-    temperature: float = 0.0        # greedy
+    temperature: float = 1.0        # sampled with the eval seed (the tiny policy loops when greedy); 0 = greedy
 
 
 @dataclass
@@ -258,6 +258,7 @@ def _validate(cfg: Config) -> Config:
         (cfg.rollout.max_resamples >= 0, "rollout.max_resamples must be >= 0"),
         (cfg.rollout.critic in ("checklist", "text", "mllm"), "rollout.critic must be checklist, text or mllm"),
         (cfg.rollout.temperature > 0, "rollout.temperature must be > 0"),
+        (cfg.eval.temperature >= 0, "eval.temperature must be >= 0 (0 = greedy)"),
         (cfg.rollout.max_new_tokens > 0, "rollout.max_new_tokens must be > 0"),
         (cfg.rollout.max_completion_length >= cfg.rollout.max_new_tokens,
          "rollout.max_completion_length must be >= rollout.max_new_tokens"),

@@ -162,7 +162,9 @@ class Policy:
     @torch.no_grad()
     def generate(self, contexts: Sequence[Sequence[int]], max_new_tokens: int = 400, temperature: float = 1.0,
                  top_p: float = 1.0, greedy: bool = False, batch_size: int = 32) -> list[Sample]:
-        """Sample one turn for each context (batched, left-padded). A turn stops at <get_feedback> or EOS."""
+        """Sample one turn for each context (batched, left-padded). A turn stops at <get_feedback> or EOS.
+        temperature 0 means greedy."""
+        greedy = greedy or temperature == 0
         if self.vllm is not None and not greedy:
             return self._generate_vllm(contexts, max_new_tokens)
         out: list[Sample] = []

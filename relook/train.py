@@ -83,7 +83,9 @@ def relook_reward(prompts, completions, relook_reward=None, **kwargs):
     return list(relook_reward)
 
 
-def _metrics_callback(rollout: ReLookRollout, path: Path, t_start: float):
+def _metrics_callback(rollout: ReLookRollout, path: Path, t_start: float, log=None):
+    """Writes metrics.jsonl; with `log`, also one text line per GRPO step (a notebook's HTML progress bar does not
+    reach a papermill console)."""
     from transformers import TrainerCallback
 
     class Metrics(TrainerCallback):
@@ -105,6 +107,11 @@ def _metrics_callback(rollout: ReLookRollout, path: Path, t_start: float):
             with path.open("a") as f:
                 f.write(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v)
                                     for k, v in rec.items()}) + "\n")
+            if log is not None:
+                fmt = lambda k, f: "-" if rec.get(k) is None else format(rec[k], f)  # noqa: E731
+                log(f"train: step {rec['step']}/{rollout.cfg.train.steps} reward {fmt('reward_mean', '.3f')} "
+                    f"valid {fmt('valid_render_rate', '.2f')} score {fmt('critic_score_mean', '.1f')} "
+                    f"FO-admit {fmt('fo_admission_rate', '.2f')} ({rec['step_time']:.0f}s)")
     return Metrics()
 
 
@@ -168,7 +175,8 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     trainer = GRPOTrainer(model=policy.model, reward_funcs=relook_reward, args=args, train_dataset=dataset,
                           processing_class=policy.tokenizer, rollout_func=rollout)
     policy.model = trainer.model  # generation always uses the weights being trained
-    trainer.add_callback(_metrics_callback(rollout, metrics_path, time.perf_counter()))
+    from relook.warmstart import _in_notebook
+    trainer.add_callback(_metrics_callback(rollout, metrics_path, time.perf_counter(), log if _in_notebook() else None))
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     policy.save_pretrained(run_dir / "policy")
     log(f"train: saved the trained policy to {run_dir / 'policy'}")

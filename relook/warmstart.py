@@ -163,6 +163,23 @@ def corpus(demos, tasks):
         yield t.reference_html
 
 
+def _in_notebook() -> bool:
+    from transformers.utils import is_in_notebook
+    return is_in_notebook()
+
+
+def _text_progress(log):
+    """In a notebook the Trainer draws an HTML progress table, which papermill's --log-output cannot carry to a
+    console; one text line per log keeps a batch run (make train) visibly alive."""
+    from transformers import TrainerCallback
+
+    class TextProgress(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kw):
+            if logs and "loss" in logs:
+                log(f"warmstart: step {state.global_step}/{state.max_steps} loss {logs['loss']:.3f}")
+    return TextProgress()
+
+
 def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
     """Build the tiny policy for `cfg` and save it (model + tokenizer) to its cache path."""
     import torch
@@ -215,6 +232,8 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
                              train_sampling_strategy="group_by_length",  # less padding: ~1.5x faster on CPU
                              disable_tqdm=False, use_cpu=not torch.cuda.is_available())
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collate)
+    if _in_notebook():
+        trainer.add_callback(_text_progress(log))
     result = trainer.train()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

@@ -9,6 +9,7 @@ ArtifactsBench harness does), per_category, and seconds_per_task (inference wall
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -55,3 +56,20 @@ def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, 
             for rec in records:
                 f.write(json.dumps(rec) + "\n")
     return summary
+
+
+def load_records(path) -> list[dict]:
+    """The per-task records `evaluate(..., out_jsonl=path)` wrote."""
+    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def paired_gap(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[float, float, int]:
+    """Mean per-task difference a - b (same tasks, `key` = "score" or "valid") and its paired standard error.
+    On a 50-task split a few points of mean score can be sampling noise; a gap under ~2 SE is not a finding."""
+    bv = {r["task_id"]: r[key] for r in b if r[key] is not None}
+    d = [float(r[key]) - float(bv[r["task_id"]]) for r in a if r[key] is not None and r["task_id"] in bv]
+    if len(d) < 2:
+        return (d[0] if d else float("nan")), float("nan"), len(d)
+    m = sum(d) / len(d)
+    se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
+    return m, se, len(d)

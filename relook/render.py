@@ -653,23 +653,25 @@ class _Shooter:
 
 
 async def _advance(page, ms: int, state: "_PageState"):
-    """Advance virtual time by `ms`. A timer callback that throws aborts Playwright's run_for with the page's
-    exception: record it as an uncaught page error (as a browser would) and keep advancing to the target."""
+    """Advance virtual time by `ms`. The clock is paused, so Python knows the page's time without asking
+    (`state.vnow`). A timer callback that throws aborts Playwright's run_for with the page's exception: record it as
+    an uncaught page error (as a browser would) and keep advancing to the target."""
     if ms <= 0:
         return
-    target = await page.evaluate("Date.now()") + ms
+    target, step = state.vnow + ms, ms
     for _ in range(10_000):  # each round fires at least one timer; the render's time budget bounds the rest
-        now = await page.evaluate("Date.now()")
-        if now >= target:
-            return
         try:
-            await page.clock.run_for(int(target - now))
-            return
+            await page.clock.run_for(step)
+            break
         except Exception as e:
             msg = str(e)
             if not msg.startswith("Clock.run_for:") or "crash" in msg.lower() or "closed" in msg.lower():
                 raise
             state.on_pageerror(msg.split(":", 1)[1].strip().splitlines()[0])
+        step = int(target - await page.evaluate("Date.now()"))  # where the clock stopped
+        if step <= 0:
+            break
+    state.vnow = target
 
 
 async def _do_action(page, a: dict, state: "_PageState", wait_ms: int = 2000) -> str | None:
@@ -714,6 +716,7 @@ class _PageState:
         self.popups = 0
         self.crashed = False
         self.main = None
+        self.vnow = EPOCH_MS  # virtual time: the clock is paused here at install and only _advance moves it
 
     def on_console(self, msg):
         if msg.type == "error" and len(self.console_errors) < 100:

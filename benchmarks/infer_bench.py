@@ -36,6 +36,7 @@ def main(argv=None):
     from relook.config import load_config
     from relook.evaluate import evaluate
     from relook.policy import Policy
+    from relook.render import default_renderer
     from relook.rollout import make_environment
     from relook.tasks import load_tasks
 
@@ -50,6 +51,7 @@ def main(argv=None):
     runs = [("base", 0), ("self-edit", 1), ("self-edit", 3), ("critic", 1), ("critic", 3)]
     rows = []
     for mode, rounds in runs:
+        default_renderer().clear_cache()  # same seed, same first attempts: a later mode must not reuse their renders
         torch.manual_seed(a.seed)
         t0 = time.perf_counter()
         s = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=cfg.rollout, **gen)

@@ -452,6 +452,10 @@ class Renderer:
         await self.close()
 
     # -- public API
+    def clear_cache(self):
+        """Forget finished renders (timing runs that must not reuse an earlier run's pages)."""
+        self._cache.clear()
+
     async def render(self, text: str | None, *, extract: bool = True, actions: Sequence[dict] | None = None,
                      config: RenderConfig | None = None, use_cache: bool = True) -> RenderResult:
         """Render model output `text` (or raw HTML with extract=False). `actions` (click/type/press/hover/wait

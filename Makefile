@@ -37,7 +37,7 @@ train: setup
 		-p config $(CONFIG) -p out_dir $(abspath $(RUN)) --cwd notebooks --log-output
 
 bench: setup
-	$(PY) benchmarks/render_bench.py
+	$(PY) benchmarks/render_bench.py --concurrency 4 --json docs/render_bench.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -30,13 +30,10 @@ def main(argv=None):
     ap.add_argument("--json")
     a = ap.parse_args(argv)
 
-    import torch
-
     from relook import infer
     from relook.config import load_config
-    from relook.evaluate import evaluate
+    from relook.evaluate import compare_modes
     from relook.policy import Policy
-    from relook.render import default_renderer
     from relook.rollout import make_environment
     from relook.tasks import load_tasks
 
@@ -48,16 +45,12 @@ def main(argv=None):
     infer.base(policy, tasks[:2], **gen)  # warm-up: first-call allocations, browser start
     env.step_many_sync(tasks[:2], ["<html><body>warm</body></html>"] * 2)
 
-    runs = [("base", 0), ("self-edit", 1), ("self-edit", 3), ("critic", 1), ("critic", 3)]
     rows = []
-    for mode, rounds in runs:
-        default_renderer().clear_cache()  # same seed, same first attempts: a later mode must not reuse their renders
-        torch.manual_seed(a.seed)
-        t0 = time.perf_counter()
-        s = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=cfg.rollout, **gen)
-        rows.append({"mode": mode, "rounds": rounds, "seconds_per_task": s["seconds_per_task"],
-                     "valid_render_rate": s["valid_render_rate"], "critic_score_mean": s["critic_score_mean"],
-                     "wall_s": round(time.perf_counter() - t0, 1)})
+    for modes, rounds in ((("base", "self-edit", "critic"), 1), (("self-edit", "critic"), 3)):
+        for mode, s in compare_modes(policy, tasks, env, modes, rounds=rounds, rollout_cfg=cfg.rollout, **gen).items():
+            rows.append({"mode": mode, "rounds": 0 if mode == "base" else rounds,
+                         "seconds_per_task": s["seconds_per_task"], "valid_render_rate": s["valid_render_rate"],
+                         "critic_score_mean": s["critic_score_mean"]})
     by = {(r["mode"], r["rounds"]): r["seconds_per_task"] for r in rows}
     ratios = {"self_edit_1_vs_base": by[("self-edit", 1)] / by[("base", 0)],
               "self_edit_3_vs_base": by[("self-edit", 3)] / by[("base", 0)],

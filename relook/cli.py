@@ -166,7 +166,7 @@ def cmd_train(args) -> int:
     cfg = _config(args)
     if args.out:
         cfg.out_dir = args.out
-        cfg.name = cfg.name if cfg.name != "default" else __import__("pathlib").Path(args.out).name
+        cfg.name = cfg.name if cfg.name != "default" else Path(args.out).name
     from relook.train import train
     train(cfg, resume=args.resume)
     return 0
@@ -174,7 +174,6 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     import dataclasses
-    from pathlib import Path
 
     from relook.config import load_config
     from relook.critic import CriticNotConfigured
@@ -201,9 +200,7 @@ def cmd_eval(args) -> int:
     except CriticNotConfigured as e:
         raise UsageError(str(e))
     policy = Policy.from_pretrained(args.model)
-    rollout = dataclasses.replace(cfg.rollout, max_new_tokens=args.max_new_tokens,
-                                  max_completion_length=max(cfg.rollout.max_completion_length,
-                                                            args.max_new_tokens * (args.rounds + 1) + 400))
+    rollout = dataclasses.replace(cfg.rollout, max_new_tokens=args.max_new_tokens)
     out = args.out or str(Path("runs") / "eval" / f"{Path(args.model).name}-{args.mode}.jsonl")
     summary = evaluate(policy, tasks, env, mode=args.mode, rounds=args.rounds, rollout_cfg=rollout, out_jsonl=out,
                        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)

@@ -38,8 +38,13 @@ def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, 
     write per-task records to `out_jsonl`."""
     judge = judge_env or env
     answers = infer.answer(policy, tasks, mode=mode, rounds=rounds, env=env, rollout_cfg=rollout_cfg, **gen)
+    # critic-in-loop answers were rendered and judged in the loop; with the same judge, judging again is waste
+    # (and with an MLLM critic a second, possibly different, opinion)
+    results = [a.judged if a.judged is not None and judge is env else None for a in answers]
+    todo = [i for i, r in enumerate(results) if r is None]
     t0 = time.perf_counter()
-    results = judge.step_many_sync(tasks, [a.text for a in answers])
+    for i, r in zip(todo, judge.step_many_sync([tasks[i] for i in todo], [answers[i].text for i in todo])):
+        results[i] = r
     judge_s = time.perf_counter() - t0
     records = []
     for t, a, r in zip(tasks, answers, results):
@@ -73,3 +78,27 @@ def paired_gap(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tupl
     m = sum(d) / len(d)
     se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
     return m, se, len(d)
+
+
+def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "critic"), rounds: int = 3,
+                  rollout_cfg=None, out_dir=None, tag: str = "", **gen) -> dict[str, dict]:
+    """`evaluate` in several inference modes on the same tasks and seed. Every mode starts with an empty render
+    cache: with one seed the modes share first attempts, and reusing their renders would flatter the later
+    modes' seconds_per_task. Per-task records go to out_dir/eval_<tag><mode>.jsonl when out_dir is given."""
+    from relook.render import default_renderer
+
+    out = {}
+    for mode in modes:
+        default_renderer().clear_cache()
+        path = Path(out_dir) / f"eval_{tag}{mode}.jsonl" if out_dir else None
+        out[mode] = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=rollout_cfg, out_jsonl=path,
+                             **gen)
+    return out
+
+
+def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[str, float, float, int]:
+    """Did `a` beat `b`? "held" when the paired gap is over 2 standard errors, "did NOT hold" when it is that far
+    the other way, else "inconclusive" (one seed and 50 tasks cannot see small effects). Returns (word, gap, se, n)."""
+    gap, se, n = paired_gap(a, b, key)
+    word = "held" if gap > 2 * se else "did NOT hold" if gap < -2 * se else "inconclusive"
+    return word, gap, se, n

@@ -26,6 +26,7 @@ class Answer:
     turns: list[str] = field(default_factory=list)
     seconds: float = 0.0         # wall time spent on this task (batch time / batch size)
     n_tokens: int = 0
+    judged: object = None        # critic-in-loop: the final turn's TurnRecord (already rendered and judged)
 
 
 def _seed(seed):
@@ -84,7 +85,10 @@ def critic_loop(policy, tasks: Sequence, env, rollout_cfg, rounds: int = 3, seed
 
     from relook.rollout import run_episodes
     _seed(seed)
-    cfg = dataclasses.replace(rollout_cfg, max_turns=rounds + 1)
+    # room for every round: a training budget (max_completion_length) would starve the later revisions
+    need = (rounds + 1) * (rollout_cfg.max_new_tokens + rollout_cfg.max_feedback_tokens)
+    cfg = dataclasses.replace(rollout_cfg, max_turns=rounds + 1,
+                              max_completion_length=max(rollout_cfg.max_completion_length, need))
     t0 = time.perf_counter()
     eps = run_episodes(policy, tasks, env, cfg, greedy=greedy, revise_invalid_first=True)
     dt = (time.perf_counter() - t0) / max(1, len(tasks))
@@ -92,7 +96,7 @@ def critic_loop(policy, tasks: Sequence, env, rollout_cfg, rounds: int = 3, seed
     for t, e in zip(tasks, eps):
         final = e.final
         out.append(Answer(t.id, final.text if final else "", [x.text for x in e.turns], dt,
-                          sum(x.n_tokens for x in e.turns)))
+                          sum(x.n_tokens for x in e.turns), judged=final))
     return out
 
 

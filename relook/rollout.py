@@ -199,7 +199,7 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     samples = sample(eps, False, first_budget)
     for e, s, tr in zip(eps, samples, score(eps, samples, 0, 0)):
         admit(e, s, tr, with_feedback=False)
-        if not revise_invalid_first and not e.done and (not tr.valid or tr.reward == 0.0 and not tr.code):
+        if not revise_invalid_first and not e.done and not tr.valid:  # no code is an invalid render too
             e.done, e.stop_reason = True, "invalid first render"
 
     for turn in range(1, cfg.max_turns):

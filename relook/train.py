@@ -175,8 +175,8 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     trainer = GRPOTrainer(model=policy.model, reward_funcs=relook_reward, args=args, train_dataset=dataset,
                           processing_class=policy.tokenizer, rollout_func=rollout)
     policy.model = trainer.model  # generation always uses the weights being trained
-    from relook.warmstart import _in_notebook
-    trainer.add_callback(_metrics_callback(rollout, metrics_path, time.perf_counter(), log if _in_notebook() else None))
+    from transformers.utils import is_in_notebook
+    trainer.add_callback(_metrics_callback(rollout, metrics_path, time.perf_counter(), log if is_in_notebook() else None))
     trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     policy.save_pretrained(run_dir / "policy")
     log(f"train: saved the trained policy to {run_dir / 'policy'}")

@@ -163,11 +163,6 @@ def corpus(demos, tasks):
         yield t.reference_html
 
 
-def _in_notebook() -> bool:
-    from transformers.utils import is_in_notebook
-    return is_in_notebook()
-
-
 def _text_progress(log):
     """In a notebook the Trainer draws an HTML progress table, which papermill's --log-output cannot carry to a
     console; one text line per log keeps a batch run (make train) visibly alive."""
@@ -232,7 +227,8 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
                              train_sampling_strategy="group_by_length",  # less padding: ~1.5x faster on CPU
                              disable_tqdm=False, use_cpu=not torch.cuda.is_available())
     trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows), data_collator=collate)
-    if _in_notebook():
+    from transformers.utils import is_in_notebook
+    if is_in_notebook():
         trainer.add_callback(_text_progress(log))
     result = trainer.train()
     out.mkdir(parents=True, exist_ok=True)

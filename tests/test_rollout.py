@@ -41,6 +41,19 @@ def test_critic_in_loop_inference_revises_an_invalid_first_attempt(env):
     assert len(ans.turns) == 2 and ans.text == GOOD  # the zero rule still scores the blank page 0; FO admits the fix
 
 
+def test_evaluate_does_not_judge_critic_in_loop_answers_twice(env, monkeypatch):
+    from relook.evaluate import evaluate
+    pages = []
+    real = env.step_many
+    async def counting(tasks, texts):
+        pages.extend(texts)
+        return await real(tasks, texts)
+    monkeypatch.setattr(env, "step_many", counting)
+    s = evaluate(ScriptedPolicy([BLANK, GOOD]), [TASK], env, mode="critic", rounds=1, rollout_cfg=cfg())
+    assert pages == [BLANK, GOOD]  # the loop's two turns; the final answer's judgement is reused
+    assert s["valid_render_rate"] == 1.0 and s["critic_score_mean"] == 100.0
+
+
 def test_env_mask_marks_exactly_the_feedback(env):
     pol = ScriptedPolicy([ONE_FLAW, GOOD])
     (ep,) = run_episodes(pol, [TASK], env, cfg())

@@ -102,6 +102,12 @@ SNAPSHOT_JS = r"""
   const W = Math.max(de.scrollWidth, body ? body.scrollWidth : 0, window.innerWidth);
   const H = Math.max(de.scrollHeight, body ? body.scrollHeight : 0, window.innerHeight);
   const els = [], live = [];
+  // Most elements share a computed style: ship each distinct one once and index it (a big page's payload is
+  // mostly styles, and crossing the driver costs more than building it).
+  const styles = [], styleIx = new Map();
+  const styleRef = (st) => { const k = JSON.stringify(st); let j = styleIx.get(k);
+    if (j === undefined) { j = styles.length; styles.push(st); styleIx.set(k, j); } return j; };
+  const r2 = (x) => Math.round(x * 100) / 100;
   const walk = document.createTreeWalker(de, NodeFilter.SHOW_ELEMENT);
   let n = 0, node = walk.currentNode;
   const clone = de.cloneNode(true);
@@ -115,7 +121,7 @@ SNAPSHOT_JS = r"""
       const e = {i: n, tag: node.tagName.toLowerCase(), id: node.id || '',
                  cls: (typeof node.className === 'string' ? node.className : (node.getAttribute('class') || ''))
                         .split(/\s+/).filter(Boolean),
-                 visible: vis, box: [r.left + sx, r.top + sy, r.width, r.height]};
+                 visible: vis, box: [r2(r.left + sx), r2(r.top + sy), r2(r.width), r2(r.height)]};
       if (vis) {
         let t = node.innerText !== undefined ? node.innerText : node.textContent;
         if ('value' in node && typeof node.value === 'string' && node.tagName !== 'BUTTON' && node.tagName !== 'LI')
@@ -126,13 +132,13 @@ SNAPSHOT_JS = r"""
         e.own_text = own.replace(/\s+/g, ' ').trim().slice(0, 200);
         const cs = getComputedStyle(node), st = {};
         for (const p of props) st[p] = cs.getPropertyValue(p);
-        e.style = st;
+        e.style = styleRef(st);
         for (const a of ['href', 'src', 'type', 'placeholder', 'alt', 'aria-label', 'role', 'name'])
           if (node.hasAttribute(a)) (e.attrs || (e.attrs = {}))[a] = node.getAttribute(a).slice(0, 200);
       } else {  // hidden elements: enough style to tell how they are hidden (and any extra property asked for)
         const cs = getComputedStyle(node), st = {};
         for (const p of ['display', 'visibility', 'opacity'].concat(props.slice(HIDDEN_FROM))) st[p] = cs.getPropertyValue(p);
-        e.style = st;
+        e.style = styleRef(st);
       }
       els.push(e);
       cnode.setAttribute('data-rk', String(n));
@@ -145,9 +151,8 @@ SNAPSHOT_JS = r"""
   let html = clone.outerHTML;
   if (html.length > 2000000) html = html.slice(0, 2000000);
   const text = (body ? body.innerText : '').replace(/\s+/g, ' ').trim().slice(0, 20000);
-  // a JSON string crosses the driver far faster than a structured value
-  return JSON.stringify({elements: els, html, text, n_elements: n, page: [W, H], scroll: [sx, sy],
-                         viewport: [window.innerWidth, window.innerHeight], title: document.title.slice(0, 200)});
+  return {elements: els, styles, html, text, n_elements: n, page: [W, H], scroll: [sx, sy],
+          viewport: [window.innerWidth, window.innerHeight], title: document.title.slice(0, 200)};
 }
 """ % {"n_core": len(STYLE_PROPS)}
 
@@ -162,9 +167,9 @@ SHOT_JS = """([t, props, maxEls, prev]) => {
   catch (e) {}
   const sig = [window.__relookMutations, window.scrollX, window.scrollY, sheets, dynamic].join('|');
   if (prev !== null && sig === prev && !dynamic) return JSON.stringify({same: true, sig});
-  const snap = JSON.parse((%s)([props, maxEls]));
+  const snap = (%s)([props, maxEls]);
   snap.sig = sig; snap.dynamic = dynamic;
-  return JSON.stringify(snap);
+  return JSON.stringify(snap);  // a JSON string crosses the driver far faster than a structured value
 }""" % (SEEK_JS.strip(), SNAPSHOT_JS.strip())
 
 CLICK_TARGET_JS = r"""
@@ -570,6 +575,11 @@ class Renderer:
         await ctx.route("**/*", on_route)
         await ctx.route_web_socket(re.compile(".*"), on_ws)
         await ctx.add_init_script(SANDBOX_JS % {"seed": cfg.seed})
+        # The clock is the context's: installed before the page exists, it reaches the document through an init
+        # script instead of being evaluated into the blank page first. install() lets time flow until
+        # pause_at(); starting 60 s early keeps pause_at() in the future.
+        await ctx.clock.install(time=EPOCH_MS - 60_000)
+        await ctx.clock.pause_at(EPOCH_MS)
         ctx.on("page", state.on_page)
         return ctx
 
@@ -580,9 +590,6 @@ class Renderer:
         page.on("pageerror", state.on_pageerror)
         page.on("dialog", state.on_dialog)
         page.on("crash", state.on_crash)
-        # install() lets time flow until pause_at(); starting 60 s early keeps pause_at() in the future
-        await page.clock.install(time=EPOCH_MS - 60_000)
-        await page.clock.pause_at(EPOCH_MS)
         # Wait for `load` ourselves: Playwright's own wait follows a navigation the page starts during load,
         # which we answer with 204 and so never completes.
         await page.goto(PAGE_URL, wait_until="commit", timeout=cfg.timeout_s * 1000)
@@ -613,7 +620,7 @@ class Renderer:
                 res.dom.append(res.dom[-1])
             else:
                 res.screenshots.append(await shooter.shot())
-                res.dom.append(snap)
+                res.dom.append(_expand_styles(snap))
             sig = snap["sig"]
         t_end = time.perf_counter()
         res.timings.update(load_ms=(t_load - t0) * 1e3, shots_ms=(t_end - t_load) * 1e3)
@@ -625,6 +632,16 @@ class Renderer:
             else:
                 res.error, res.detail = "blank", "the page renders nothing visible"
         return res
+
+
+def _expand_styles(snap: dict) -> dict:
+    """Elements arrive with an index into the snapshot's table of distinct styles; give each its dict back
+    (shared between elements with the same style: treat snapshots as read-only)."""
+    table = snap.pop("styles", None)
+    if table is not None:
+        for e in snap["elements"]:
+            e["style"] = table[e["style"]]
+    return snap
 
 
 class _Shooter:

@@ -1,6 +1,6 @@
 """Render throughput: our Renderer vs an ArtifactsBench-style harness, on the same pages.
 
-    python benchmarks/render_bench.py [--pages N] [--concurrency C] [--baseline-pages B] [--json out.json]
+    python benchmarks/render_bench.py [--pages N] [--concurrency C] [--baseline-pages B] [--no-breakdown] [--json out.json]
 
 Both harnesses take three screenshots per page (at load, +1 s, +2 s) with the same Chromium binary and the
 same launch flags, so the difference measured is the harness:
@@ -9,6 +9,13 @@ same launch flags, so the difference measured is the harness:
   shots (see relook/render.py);
 * baseline: what ArtifactsBench-style evaluation does, one page at a time: launch a browser, set_content with
   wait_until="networkidle", screenshot, sleep 1 s for real, screenshot, sleep 1 s, screenshot, close.
+
+Two more rows say where our time goes (they are not renderers anyone should use):
+
+* ours, one time point: the same renderer with timepoints=(0,), i.e. what the +1 s / +2 s shots cost;
+* bare isolated page: the least any renderer with a fresh context per page pays through Playwright: one persistent
+  browser, new context + page, set_content, one screenshot, close, C at a time. No sandbox (no request interception,
+  no real origin: storage APIs throw), no virtual time, no DOM snapshot. It bounds what ours could reach here.
 
 The pages are four kinds (static, animated, interactive, heavy), N of each, every one distinct (its number is
 in the text) so no cache can help. The baseline is slow by construction (>= 2 s of sleeping per page), so it
@@ -162,6 +169,47 @@ async def bench_ours(pages: list[tuple[str, str]], concurrency: int) -> dict:
         await r.close()
 
 
+async def bench_ours_one_timepoint(pages: list[tuple[str, str]], concurrency: int) -> dict:
+    r = await Renderer(config=RenderConfig(timepoints=(0,)), concurrency=concurrency).start()
+    try:
+        await r.render_many([static_page(10_000), animated_page(10_001)], extract=False, use_cache=False)
+        t0 = time.perf_counter()
+        results = await r.render_many([h for _, h in pages], extract=False, use_cache=False)
+        return summary("ours_one_timepoint", len(pages), sum(res.valid for res in results), time.perf_counter() - t0)
+    finally:
+        await r.close()
+
+
+# --------------------------------------------------------------------------------------------- bare page
+async def bench_bare(pages: list[tuple[str, str]], concurrency: int, exe: str) -> dict:
+    """The floor of per-page isolation: fresh context + page, set_content, one screenshot, close."""
+    from playwright.async_api import async_playwright
+    sem = asyncio.Semaphore(concurrency)
+    w, h = RenderConfig().viewport
+
+    async def one(browser, html: str) -> bool:
+        async with sem:
+            ctx = await browser.new_context(viewport={"width": w, "height": h})
+            try:
+                page = await ctx.new_page()
+                await page.set_content(html, wait_until="load")
+                cdp = await ctx.new_cdp_session(page)  # the same fast-encoder shot ours takes
+                shot = await cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+                return bool(shot.get("data"))
+            finally:
+                await ctx.close()
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=exe, args=LAUNCH_ARGS, headless=True)
+        try:
+            await asyncio.gather(*(one(browser, x) for x in (static_page(10_000), animated_page(10_001))))
+            t0 = time.perf_counter()
+            ok = await asyncio.gather(*(one(browser, x) for _, x in pages))
+            return summary("bare", len(pages), sum(ok), time.perf_counter() - t0)
+        finally:
+            await browser.close()
+
+
 # --------------------------------------------------------------------------------------------- baseline
 async def baseline_one(pw, exe: str, html: str) -> bool:
     """One page, the ArtifactsBench way: a fresh browser, wall-clock sleeps between the shots."""
@@ -208,8 +256,11 @@ def print_table(rows: list[dict]):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=6, help="pages of each kind (4 kinds)")
-    ap.add_argument("--concurrency", type=int, default=6, help="concurrent renders in our Renderer")
+    ap.add_argument("--concurrency", type=int, default=2 * (os.cpu_count() or 1),
+                    help="concurrent renders (default: two per core, the Renderer's default)")
     ap.add_argument("--baseline-pages", type=int, default=2, help="pages of each kind the baseline runs (0: skip)")
+    ap.add_argument("--no-breakdown", dest="breakdown", action="store_false",
+                    help="skip the 'one time point' and 'bare isolated page' rows")
     ap.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     args = ap.parse_args()
 
@@ -226,14 +277,27 @@ def main():
           f"{len(base_pages)} baseline\n")
 
     ours = asyncio.run(bench_ours(pages, args.concurrency))
+    one_tp = asyncio.run(bench_ours_one_timepoint(pages, args.concurrency)) if args.breakdown else None
+    bare = asyncio.run(bench_bare(pages, args.concurrency, exe)) if args.breakdown else None
     base = asyncio.run(bench_baseline(base_pages, exe)) if base_pages else None
 
-    ours_row = dict(ours, harness=f"ours (c={args.concurrency})")
-    rows = [ours_row] + ([dict(base, harness="baseline (artifactsbench)")] if base else [])
+    def ratio(row):
+        return row["renders_per_s"] / base["renders_per_s"] if base and base["renders_per_s"] > 0 else None
+
+    rows = [dict(ours, harness=f"ours (c={args.concurrency})")]
+    if one_tp:
+        rows.append(dict(one_tp, harness="ours, one time point"))
+    if bare:
+        rows.append(dict(bare, harness="bare isolated page"))
+    if base:
+        rows.append(dict(base, harness="baseline (artifactsbench)"))
     print_table(rows)
-    speedup = ours["renders_per_s"] / base["renders_per_s"] if base and base["renders_per_s"] > 0 else None
+    speedup = ratio(ours)
     if speedup is not None:
         print(f"\nspeed-up ours/baseline: {speedup:.1f}x  (on {cores} cores)")
+        for row, name in ((one_tp, "ours, one time point"), (bare, "bare isolated page")):
+            if row:
+                print(f"  {name}/baseline: {ratio(row):.1f}x")
     print(f"ours, one render under load: p50 {ours['render_ms_p50']} ms, max {ours['render_ms_max']} ms "
           f"(budget {RenderConfig().timeout_s:g} s)")
     if ours["errors"]:
@@ -243,7 +307,9 @@ def main():
 
     if args.json:
         report = {"cpu_count": cores, "chromium": exe, "args": vars(args), "ours": ours, "baseline": base,
-                  "speedup": round(speedup, 3) if speedup is not None else None}
+                  "speedup": round(speedup, 3) if speedup is not None else None,
+                  "ours_one_timepoint": one_tp, "bare": bare,
+                  "speedup_bare": round(ratio(bare), 3) if bare and base else None}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")

@@ -210,3 +210,33 @@ def test_result_save_and_summary(tmp_path):
     assert len(paths) == 3 and all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in paths)
     s = res.summary()
     assert s["valid"] and s["elapsed_ms"] > 0 and "screenshots" not in s
+
+
+def test_snapshot_styles_are_complete_per_element():
+    # the snapshot ships each distinct style once; every element must still carry its own full style dict
+    cards = "".join(f'<div class="card">{k}</div>' for k in range(30))
+    res = R.render(f"<html><body><style>.card {{ color: rgb(1, 2, 3); }}</style><h1>t</h1>{cards}</body></html>",
+                   extract=False)
+    dom = res.dom[0]
+    assert "styles" not in dom
+    els = [e for e in dom["elements"] if "card" in e["cls"]]
+    assert len(els) == 30 and all(e["style"]["color"] == "rgb(1, 2, 3)" for e in els)
+    h1 = next(e for e in dom["elements"] if e["tag"] == "h1")
+    assert h1["style"]["font-size"] != els[0]["style"]["font-size"]
+    assert set(h1["style"]) >= set(R.STYLE_PROPS)
+
+
+def test_render_bench_runs(tmp_path):
+    # the benchmark is not timed here, only kept working: every harness renders every page
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    out = tmp_path / "bench.json"
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "render_bench.py"
+    subprocess.run([sys.executable, str(bench), "--pages", "1", "--baseline-pages", "1", "--concurrency", "2",
+                    "--json", str(out)], check=True, capture_output=True, timeout=300)
+    rep = json.loads(out.read_text())
+    for key in ("ours", "ours_one_timepoint", "bare", "baseline"):
+        assert rep[key]["pages"] == 4 and rep[key]["valid"] == 4, (key, rep[key])
+    assert rep["speedup"] > 1

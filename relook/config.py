@@ -305,6 +305,23 @@ def load_config(name_or_path: str | Path | None = None, overrides=None) -> Confi
     return _validate(cfg)
 
 
+# The paper's ablations, each the overrides that switch one mechanism off (notebook 07 trains them all from the
+# same warm start and seed and judges them the same way).
+ABLATIONS = {
+    "full": [],
+    "no_fo": ["rollout.forced_optimization=false"],     # take every revision, better or not
+    "no_zero_rule": ["rollout.zero_invalid=false"],     # invalid renders scored by the critic like any page
+    "text_critic": ["rollout.critic=text"],             # the critic reads the code, sees no screenshots
+}
+
+
+def ablation_config(name_or_path: str | Path | None, variant: str, overrides=None) -> Config:
+    """`load_config` plus the overrides of one of ABLATIONS (after the caller's own)."""
+    if variant not in ABLATIONS:
+        raise ConfigError(f"no ablation {variant!r} (known: {', '.join(ABLATIONS)})")
+    return load_config(name_or_path, list(overrides or []) + ABLATIONS[variant])
+
+
 def config_hash(obj) -> str:
     import hashlib
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]

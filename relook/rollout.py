@@ -135,6 +135,17 @@ class Episode:
     def resamples(self) -> int:
         return sum(1 for t in self.turns if t.attempt > 0)
 
+    def segments(self) -> list[tuple[bool, list[int]]]:
+        """The completion cut where the loss mask flips: (True, ids) the policy wrote, (False, ids) the
+        environment inserted (critic feedback), in order."""
+        out: list[tuple[bool, list[int]]] = []
+        for t, m in zip(self.completion_ids, self.env_mask):
+            if out and out[-1][0] == bool(m):
+                out[-1][1].append(t)
+            else:
+                out.append((bool(m), [t]))
+        return out
+
     def to_record(self) -> dict:
         return {"id": self.id, "task_id": self.task_id, "prompt": self.prompt, "reward": self.best,
                 "stop_reason": self.stop_reason, "n_completion_tokens": len(self.completion_ids),

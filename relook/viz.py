@@ -116,6 +116,55 @@ def fo_plot(trace, title: str = "Forced Optimization"):
     return fig
 
 
+CURVES = (("reward_mean", "reward (mean)"), ("valid_render_rate", "ValidRenderRate"),
+          ("critic_score_mean", "critic score (final turn)"), ("fo_admission_rate", "FO admission rate"))
+
+
+def training_curves(metrics: Sequence[dict], keys=CURVES, label: str | None = None, axes=None):
+    """One panel per metric over GRPO steps (rows of metrics.jsonl, see relook.train.read_metrics). Pass the
+    `axes` of an earlier call and a `label` to overlay several runs; a step without the metric is a gap."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+        axes = axes[0]
+    steps = [r["step"] for r in metrics]
+    for ax, (key, title) in zip(axes, keys):
+        ys = [r.get(key) for r in metrics]
+        ax.plot(steps, [y if y is not None else float("nan") for y in ys], marker=".", lw=1, label=label)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=.3)
+        if label:
+            ax.legend(fontsize=8)
+    fig = axes[0].figure
+    fig.tight_layout()
+    return fig
+
+
+def variant_bars(results: dict, metrics: dict | None = None):
+    """ValidRenderRate and critic score per variant ({name: evaluate() summary}), and, given
+    {name: metrics rows}, each variant's training reward."""
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    fig, axes = plt.subplots(1, 3 if metrics else 2, figsize=(16 if metrics else 11, 3.4))
+    axes[0].bar(names, [results[n]["valid_render_rate"] for n in names], color="#1e88e5")
+    axes[0].set_title("ValidRenderRate")
+    axes[1].bar(names, [results[n]["critic_score_mean"] or 0 for n in names], color="#43a047")
+    axes[1].set_title("critic score")
+    for ax in axes[:2]:
+        ax.tick_params(axis="x", rotation=20)
+    if metrics:
+        for n, rows in metrics.items():
+            axes[2].plot([r["step"] for r in rows], [r["reward_mean"] for r in rows], label=n)
+        axes[2].set_title("training reward")
+        axes[2].set_xlabel("step")
+        axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def load_chains(path) -> list[dict]:
     """Episode records from a chains.jsonl file (or every chains.jsonl under a run directory)."""
     import json

@@ -47,3 +47,16 @@ def test_roundtrip(tmp_path):
     cfg = load_config("tiny", ["train.steps=11"])
     again = load_config(cfg.save(tmp_path / "c.yaml"))
     assert again.to_dict() == cfg.to_dict()
+
+
+def test_ablation_configs_switch_one_mechanism_off():
+    from relook.config import ABLATIONS, ablation_config
+    full = ablation_config("smoke", "full", ["train.steps=3"])
+    assert full.rollout.forced_optimization and full.rollout.zero_invalid and full.train.steps == 3
+    no_fo = ablation_config("smoke", "no_fo", ["train.steps=3"])
+    assert not no_fo.rollout.forced_optimization and no_fo.rollout.zero_invalid and no_fo.train.steps == 3
+    assert not ablation_config("smoke", "no_zero_rule").rollout.zero_invalid
+    assert ablation_config("smoke", "text_critic").rollout.critic == "text"
+    assert set(ABLATIONS) == {"full", "no_fo", "no_zero_rule", "text_critic"}
+    with pytest.raises(ConfigError, match="no ablation 'no_critic'"):
+        ablation_config("smoke", "no_critic")

@@ -53,3 +53,41 @@ def test_notebook_executes(nb, tmp_path):
     errors = [o for c in doc["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+    check_products(nb.name, tmp_path)
+
+
+def _summary_ok(s: dict, n_tasks: int):
+    if "n_tasks" in s:  # notebook 05 keeps only the headline figures
+        assert s["n_tasks"] == n_tasks
+    assert 0.0 <= s["valid_render_rate"] <= 1.0
+    assert s["critic_score_mean"] is None or 0.0 <= s["critic_score_mean"] <= 100.0
+
+
+def check_products(name: str, tmp: Path):
+    """What a notebook leaves behind for the README and the next notebook, not just that it ran."""
+    if name == "05_grpo_training.ipynb":
+        run = tmp / "run"
+        res = json.loads((run / "results.json").read_text())
+        assert res["config"] == "smoke" and res["eval_tasks"] == 3
+        for phase in ("before", "after"):
+            assert set(res[phase]) == {"base", "self-edit"}
+            for s in res[phase].values():
+                _summary_ok(s, 3)
+        metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [m["step"] for m in metrics] == [1, 2]                  # smoke: train.steps 2, one line per GRPO step
+        assert (run / "curves.png").stat().st_size > 0 and (run / "policy").is_dir()
+        for tag in ("before", "after"):
+            for mode in ("base", "self-edit"):
+                assert len((run / f"eval_{tag}_{mode}.jsonl").read_text().splitlines()) == 3
+    elif name == "07_evaluation_and_ablations.ipynb":
+        res = json.loads((tmp / "ablations" / "results.json").read_text())
+        assert set(res["results"]) == {"warm_start", "full", "text_critic"}
+        for s in res["results"].values():
+            _summary_ok(s, 3)
+        assert set(res["modes"]) == {"base", "self-edit", "critic"}
+        assert {"rl_valid", "rl_score", "vision", "self_edit", "critic_loop"} <= set(res["verdicts"])
+        for v in res["verdicts"].values():
+            assert v["verdict"] in ("held", "did NOT hold", "inconclusive") and v["n"] == 3 and v["se"] >= 0
+    elif name == "08_chain_explorer.ipynb":
+        assert (tmp / "explore" / "gallery.html").stat().st_size > 0
+        assert list((tmp / "explore" / "chains").rglob("chains.jsonl"))

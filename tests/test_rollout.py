@@ -74,6 +74,11 @@ def test_env_mask_marks_exactly_the_feedback(env):
     assert ep.completion_ids[-1] == pol.eos_id and ep.logprobs[-1] == -3.0    # <get_feedback> closed as EOS
     # the revision was sampled from prompt + turn 1 + feedback
     assert pol.contexts[1] == ep.prompt_ids + t1 + [ep.completion_ids[i] for i in zeros]
+    # segments(): policy turn, feedback, policy turn, concatenating back to the completion
+    segs = ep.segments()
+    assert [m for m, _ in segs] == [True, False, True]
+    assert segs[0][1] == t1 and segs[1][1] == [ep.completion_ids[i] for i in zeros]
+    assert [t for _, ids in segs for t in ids] == ep.completion_ids
 
 
 def test_forced_optimization_resamples_until_improvement(env):

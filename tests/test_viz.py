@@ -73,3 +73,30 @@ def test_gallery_is_self_contained_and_loads_in_a_browser(run_dir, tmp_path):
     assert not errors
     assert imgs and all(ok and w == 1280 for ok, w in imgs)
     assert all(u.startswith(("file:", "data:")) for u in requests)  # nothing fetched from anywhere
+
+
+def test_training_curves_overlay_runs_and_leave_gaps():
+    import math
+    import matplotlib
+    matplotlib.use("Agg")
+    a = [{"step": 1, "reward_mean": 0.2, "valid_render_rate": 0.5, "critic_score_mean": 30.0, "fo_admission_rate": None},
+         {"step": 2, "reward_mean": 0.4, "valid_render_rate": 0.75, "critic_score_mean": 40.0, "fo_admission_rate": 0.5}]
+    fig = viz.training_curves(a, label="full")
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == [t for _, t in viz.CURVES]
+    fo = axes[3].lines[0].get_ydata()
+    assert math.isnan(fo[0]) and fo[1] == 0.5                    # a step without the metric is a gap, not 0
+    viz.training_curves(a[:1], label="no_fo", axes=axes)        # overlaid on the same panels
+    assert len(axes[0].lines) == 2 and [t.get_text() for t in axes[0].get_legend().get_texts()] == ["full", "no_fo"]
+
+
+def test_variant_bars():
+    import matplotlib
+    matplotlib.use("Agg")
+    res = {"warm": {"valid_render_rate": 0.5, "critic_score_mean": 20.0},
+           "full": {"valid_render_rate": 0.9, "critic_score_mean": None}}
+    fig = viz.variant_bars(res, {"full": [{"step": 1, "reward_mean": 0.3}]})
+    assert len(fig.axes) == 3
+    assert [p.get_height() for p in fig.axes[0].patches] == [0.5, 0.9]
+    assert [p.get_height() for p in fig.axes[1].patches] == [20.0, 0]    # no score (all judge failures) shows as 0
+    assert len(viz.variant_bars(res).axes) == 2

@@ -89,9 +89,25 @@ def test_real_checkpoint_path_with_lora(tmp_path):
     assert any("q_proj" in n for n in trainable)
     (s,) = pol.generate([pol.prompt_ids("make a page")], max_new_tokens=5)
     assert len(s.ids) == len(s.logprobs) > 0
+    # a fresh adapter is the identity (lora_B = 0): give it weights, as training would, so reloading can be checked
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for n, p in pol.model.named_parameters():
+            if "lora_B" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    x = torch.tensor([pol.prompt_ids("make a page")])
+    pol.model.eval()
+    with torch.no_grad():
+        tuned = pol.model(input_ids=x).logits
     pol.save_pretrained(tmp_path / "adapter")  # saves the adapter, loadable on the base
     back = Policy.from_pretrained(str(tmp_path / "qwen"), device="cpu", adapter=str(tmp_path / "adapter"))
+    base = Policy.from_pretrained(str(tmp_path / "qwen"), device="cpu")
     assert any("lora_" in n for n, _ in back.model.named_parameters())
+    back.model.eval()
+    base.model.eval()
+    with torch.no_grad():
+        assert torch.allclose(back.model(input_ids=x).logits, tuned, atol=1e-5)    # the adapter came back
+        assert not torch.allclose(base.model(input_ids=x).logits, tuned, atol=1e-3)  # and it is not the base model
 
 
 def test_vllm_sampling_glue(tiny):

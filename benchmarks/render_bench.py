@@ -138,8 +138,9 @@ def make_pages(n: int) -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------------------------- ours
-async def bench_ours(pages: list[tuple[str, str]], concurrency: int) -> dict:
-    r = await Renderer(config=RenderConfig(), concurrency=concurrency).start()
+async def bench_ours(pages: list[tuple[str, str]], concurrency: int, config: RenderConfig | None = None,
+                     name: str = "ours", per_kind: bool = True) -> dict:
+    r = await Renderer(config=config or RenderConfig(), concurrency=concurrency).start()
     try:
         # Warm-up on pages outside the set: browser start, first-context and JIT costs are paid once in
         # training, so they do not belong in steady-state throughput.
@@ -149,55 +150,39 @@ async def bench_ours(pages: list[tuple[str, str]], concurrency: int) -> dict:
         t0 = time.perf_counter()
         results = await r.render_many(htmls, extract=False, use_cache=False)
         secs = time.perf_counter() - t0
-        out = summary("ours", len(htmls), sum(res.valid for res in results), secs)
+        out = summary(name, len(htmls), sum(res.valid for res in results), secs)
         out["errors"] = sorted({f"{k}: {res.error}" for (k, _), res in zip(pages, results) if not res.valid})
         # Per-render wall time under load: the renderer's budget (RenderConfig.timeout_s) is wall-clock, so
         # a max close to it means heavy pages risk being scored as timeouts at this concurrency.
         ms = sorted(res.elapsed_ms for res in results)
         out["render_ms_p50"], out["render_ms_max"] = round(ms[len(ms) // 2]), round(ms[-1])
 
-        # Each kind as its own batch: which kind of page costs what.
-        out["per_kind"] = {}
-        for kind in KINDS:
-            batch = [h for k, h in pages if k == kind]
-            t0 = time.perf_counter()
-            res = await r.render_many(batch, extract=False, use_cache=False)
-            out["per_kind"][kind] = summary(kind, len(batch), sum(x.valid for x in res), time.perf_counter() - t0)
+        if per_kind:  # each kind as its own batch: which kind of page costs what
+            out["per_kind"] = {}
+            for kind in KINDS:
+                batch = [h for k, h in pages if k == kind]
+                t0 = time.perf_counter()
+                res = await r.render_many(batch, extract=False, use_cache=False)
+                out["per_kind"][kind] = summary(kind, len(batch), sum(x.valid for x in res), time.perf_counter() - t0)
         out["stats"] = dict(r.stats)
         return out
     finally:
         await r.close()
 
 
-async def bench_ours_one_timepoint(pages: list[tuple[str, str]], concurrency: int) -> dict:
-    r = await Renderer(config=RenderConfig(timepoints=(0,)), concurrency=concurrency).start()
-    try:
-        await r.render_many([static_page(10_000), animated_page(10_001)], extract=False, use_cache=False)
-        t0 = time.perf_counter()
-        results = await r.render_many([h for _, h in pages], extract=False, use_cache=False)
-        return summary("ours_one_timepoint", len(pages), sum(res.valid for res in results), time.perf_counter() - t0)
-    finally:
-        await r.close()
-
-
 # --------------------------------------------------------------------------------------------- bare page
 async def bench_bare(pages: list[tuple[str, str]], concurrency: int, exe: str) -> dict:
-    """The floor of per-page isolation: fresh context + page, set_content, one screenshot, close."""
+    """The floor of per-page isolation: fresh context + page, set_content, one screenshot, close (the bottom rung
+    of render_ladder.py, which adds our renderer's features to it one at a time)."""
     from playwright.async_api import async_playwright
+
+    from render_ladder import render_at  # it imports this module's pages: import here, not at the top
     sem = asyncio.Semaphore(concurrency)
-    w, h = RenderConfig().viewport
+    cfg = RenderConfig()
 
     async def one(browser, html: str) -> bool:
         async with sem:
-            ctx = await browser.new_context(viewport={"width": w, "height": h})
-            try:
-                page = await ctx.new_page()
-                await page.set_content(html, wait_until="load")
-                cdp = await ctx.new_cdp_session(page)  # the same fast-encoder shot ours takes
-                shot = await cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
-                return bool(shot.get("data"))
-            finally:
-                await ctx.close()
+            return await render_at(browser, html, 0, cfg)
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=exe, args=LAUNCH_ARGS, headless=True)
@@ -277,7 +262,8 @@ def main():
           f"{len(base_pages)} baseline\n")
 
     ours = asyncio.run(bench_ours(pages, args.concurrency))
-    one_tp = asyncio.run(bench_ours_one_timepoint(pages, args.concurrency)) if args.breakdown else None
+    one_tp = asyncio.run(bench_ours(pages, args.concurrency, RenderConfig(timepoints=(0,)), "ours_one_timepoint",
+                                    per_kind=False)) if args.breakdown else None
     bare = asyncio.run(bench_bare(pages, args.concurrency, exe)) if args.breakdown else None
     base = asyncio.run(bench_baseline(base_pages, exe)) if base_pages else None
 

@@ -38,7 +38,8 @@ from render_bench import make_pages  # noqa: E402
 RUNGS = ["bare", "route", "ws", "init", "clock", "snap", "3shots"]
 
 
-async def render_at(browser, html: str, level: int, cfg: RenderConfig):
+async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
+    """One page at rung `level` (an index into RUNGS); True when the first screenshot came back."""
     w, h = cfg.viewport
     state = _PageState()
     ctx = await browser.new_context(viewport={"width": w, "height": h})
@@ -64,8 +65,8 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig):
                 await asyncio.sleep(0.01)
         else:
             await page.set_content(html, wait_until="load")
-        cdp = await ctx.new_cdp_session(page)
-        now, sig = 0, None
+        cdp = await ctx.new_cdp_session(page)  # the fast-encoder shot Renderer takes
+        now, sig, shots = 0, None, []
         for k, tp in enumerate(cfg.timepoints):
             if level >= 4:
                 await _advance(page, cfg.settle_ms if k == 0 else tp - now, state)
@@ -76,8 +77,10 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig):
                 sig = snap["sig"]
                 take = take or (level >= 6 and not snap.get("same"))
             if take:
-                await cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True,
-                                                          "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
+                shots.append(await cdp.send("Page.captureScreenshot", {
+                    "format": "png", "optimizeForSpeed": True,
+                    "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}}))
+        return bool(shots and shots[0].get("data"))
     finally:
         await ctx.close()
 

@@ -88,8 +88,9 @@ def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "cri
     from relook.render import default_renderer
 
     out = {}
+    renderer = getattr(env, "renderer", None) or default_renderer()
     for mode in modes:
-        default_renderer().clear_cache()
+        renderer.clear_cache()
         path = Path(out_dir) / f"eval_{tag}{mode}.jsonl" if out_dir else None
         out[mode] = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=rollout_cfg, out_jsonl=path,
                              **gen)
@@ -102,3 +103,14 @@ def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[str
     gap, se, n = paired_gap(a, b, key)
     word = "held" if gap > 2 * se else "did NOT hold" if gap < -2 * se else "inconclusive"
     return word, gap, se, n
+
+
+def self_edit_keeps(modes: dict) -> dict:
+    """The paper's inference claim in numbers, from `compare_modes` summaries with base, self-edit and critic:
+    how much of critic-in-loop's score gain over one pass critic-free self-edit keeps, and at what share of its
+    time per task."""
+    score = {m: modes[m]["critic_score_mean"] or 0.0 for m in ("base", "self-edit", "critic")}
+    g_self, g_crit = score["self-edit"] - score["base"], score["critic"] - score["base"]
+    return {"gain_self_edit": round(g_self, 2), "gain_critic": round(g_crit, 2),
+            "kept": g_self / g_crit if g_crit > 0 else float("nan"),
+            "critic_cost_vs_self_edit": modes["critic"]["seconds_per_task"] / max(1e-9, modes["self-edit"]["seconds_per_task"])}

@@ -142,25 +142,25 @@ def training_curves(metrics: Sequence[dict], keys=CURVES, label: str | None = No
     return fig
 
 
-def variant_bars(results: dict, metrics: dict | None = None):
-    """ValidRenderRate and critic score per variant ({name: evaluate() summary}), and, given
-    {name: metrics rows}, each variant's training reward."""
+BARS = (("valid_render_rate", "ValidRenderRate"), ("critic_score_mean", "critic score"))
+
+
+def variant_bars(results: dict, metrics: dict | None = None, keys=BARS):
+    """One bar panel per key over variants or inference modes ({name: evaluate() summary}; a missing value, e.g.
+    no score when every judgement failed, shows as 0), and, given {name: metrics rows}, each one's training reward."""
     import matplotlib.pyplot as plt
 
     names = list(results)
-    fig, axes = plt.subplots(1, 3 if metrics else 2, figsize=(16 if metrics else 11, 3.4))
-    axes[0].bar(names, [results[n]["valid_render_rate"] for n in names], color="#1e88e5")
-    axes[0].set_title("ValidRenderRate")
-    axes[1].bar(names, [results[n]["critic_score_mean"] or 0 for n in names], color="#43a047")
-    axes[1].set_title("critic score")
-    for ax in axes[:2]:
+    n = len(keys) + bool(metrics)
+    fig, axes = plt.subplots(1, n, figsize=(5.4 * n, 3.4), squeeze=False)
+    axes = axes[0]
+    colors = ["#1e88e5", "#43a047", "#e53935", "#8e24aa"]
+    for i, (ax, (key, title)) in enumerate(zip(axes, keys)):
+        ax.bar(names, [results[m].get(key) or 0 for m in names], color=colors[i % len(colors)])
+        ax.set_title(title)
         ax.tick_params(axis="x", rotation=20)
-    if metrics:
-        for n, rows in metrics.items():
-            axes[2].plot([r["step"] for r in rows], [r["reward_mean"] for r in rows], label=n)
-        axes[2].set_title("training reward")
-        axes[2].set_xlabel("step")
-        axes[2].legend(fontsize=8)
+    for name, rows in (metrics or {}).items():
+        training_curves(rows, keys=(("reward_mean", "training reward"),), label=name, axes=[axes[-1]])
     fig.tight_layout()
     return fig
 

@@ -240,3 +240,16 @@ def test_render_bench_runs(tmp_path):
     for key in ("ours", "ours_one_timepoint", "bare", "baseline"):
         assert rep[key]["pages"] == 4 and rep[key]["valid"] == 4, (key, rep[key])
     assert rep["speedup"] > 1
+
+
+def test_render_ladder_runs():
+    # the attribution behind the README's per-feature costs: every rung renders, nothing is timed here
+    import subprocess
+    import sys
+    from pathlib import Path
+    ladder = Path(__file__).resolve().parents[1] / "benchmarks" / "render_ladder.py"
+    p = subprocess.run([sys.executable, str(ladder), "--pages", "1", "--reps", "1", "--concurrency", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rungs = [ln.split()[0] for ln in p.stdout.splitlines()[1:] if ln.strip()]
+    assert rungs == ["bare", "route", "ws", "init", "clock", "snap", "3shots"]

@@ -100,3 +100,7 @@ def test_variant_bars():
     assert [p.get_height() for p in fig.axes[0].patches] == [0.5, 0.9]
     assert [p.get_height() for p in fig.axes[1].patches] == [20.0, 0]    # no score (all judge failures) shows as 0
     assert len(viz.variant_bars(res).axes) == 2
+    res["warm"]["seconds_per_task"], res["full"]["seconds_per_task"] = 0.2, 0.5
+    fig = viz.variant_bars(res, keys=viz.BARS + (("seconds_per_task", "seconds per task"),))
+    assert [ax.get_title() for ax in fig.axes] == ["ValidRenderRate", "critic score", "seconds per task"]
+    assert [p.get_height() for p in fig.axes[2].patches] == [0.2, 0.5]

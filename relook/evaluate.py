@@ -4,7 +4,8 @@
 
 Metrics: valid_render_rate (share of final answers that render), critic_score_mean (mean score, an invalid render
 counting 0 as in the reward; unparsable judge replies are counted in `critic_failures` and excluded, as the
-ArtifactsBench harness does), per_category, and seconds_per_task (inference wall time; judging excluded).
+ArtifactsBench harness does), mean_turns (policy turns sampled per task), per_category, and seconds_per_task
+(inference wall time; judging excluded).
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def summarize(records: Sequence[dict], mode: str = "") -> dict:
         return {"n_tasks": len(rs),
                 "valid_render_rate": round(sum(r["valid"] for r in rs) / len(rs), 4) if rs else 0.0,
                 "critic_score_mean": round(sum(r["score"] for r in judged) / len(judged), 2) if judged else None,
-                "critic_failures": len(rs) - len(judged)}
+                "critic_failures": len(rs) - len(judged),
+                "mean_turns": round(sum(r.get("n_turns", 1) for r in rs) / len(rs), 3) if rs else 0.0}
     out = block(records)
     out["mode"] = mode
     out["per_category"] = {c: block([r for r in records if r["category"] == c])

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from relook.policy import SELF_EDIT_FEEDBACK
+from relook.protocol import SELF_EDIT_FEEDBACK
 from relook.render import extract_code
 
 MODES = ("base", "self-edit", "critic")

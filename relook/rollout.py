@@ -3,19 +3,24 @@
 For a batch of tasks, every round samples one turn per live episode (batched generation), renders and
 critiques all of them concurrently, and admits a revision only if it beats the episode's best score so far;
 a rejected revision is resampled up to K times, after which the episode stops reflecting. Only admitted turns
-enter the trajectory:
+enter the trajectory (relook.protocol builds the ids):
 
-    completion = turn_1 [<mllm_feedback> ... </mllm_feedback>] turn_2 ... turn_k <eos>
-    env_mask   = 1...1   0 .............................. 0     1...1    1...1  1
+    completion = turn_1 <get_feedback> [feedback block] turn_2 <get_feedback> ... turn_k <end of turn>
+    env_mask   = 1 .................1   0 .......... 0  1 .................1     1 ......1   1
 
-Feedback tokens come from the environment: env_mask 0, so they never receive gradient. The trajectory ends on
-the last admitted policy turn: its closing <get_feedback> becomes EOS, scored with the EOS log-probability of
-that very sampling step, so TRL sees a terminated completion.
+Feedback blocks come from the environment: env_mask 0, so they never receive gradient. The trajectory ends with
+what the policy sampled last: its end-of-turn token, or the <get_feedback> of a last admitted turn whose
+revisions were all rejected (nothing is substituted: every token the loss sees was sampled by the policy).
 
 The zero rule also ends an episode whose first render is invalid, with reward 0. Otherwise, since a trajectory's
 reward is its final admitted turn, a policy learns to throw its first turn away (junk, then ask the critic) and
 let a revision collect the reward — the reward hacking the rule exists to stop (tiny GRPO runs without it drove
 first-attempt validity to zero within a few steps). With `zero_invalid` off (the ablation) revisions go on.
+
+Several processes: how many rounds and resamples an episode takes depends on its pages, but a generation
+backend may be collective (HF generate under ZeRO-3, vLLM server mode, tensor parallelism). With `sync` (an
+any-rank all-reduce), every loop decision is taken jointly and a rank with nothing to sample generates one
+dummy token, so every rank makes the same number of generate calls.
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ class EnvResult:
     feedback: str
     render: RenderResult = field(repr=False, default=None)
     critique: Critique = field(repr=False, default=None)
+    render_s: float = 0.0        # this page's render / critique time (pages of a batch overlap)
+    critique_s: float = 0.0
 
 
 class Environment:
@@ -58,14 +65,17 @@ class Environment:
     async def step(self, task, text: str) -> EnvResult:
         ok, why = check_format(text)
         renderer = self.renderer or get_renderer()
+        t0 = time.perf_counter()
         res = await renderer.render(text, config=self.render_config)
+        t1 = time.perf_counter()
         crit = await self.critic.critique(task, res)
+        t2 = time.perf_counter()
         rew = reward(res, crit, zero_invalid=self.zero_invalid, format_ok=ok)
         feedback = crit.feedback if crit.score is not None else "The critic could not judge this page."
         if not ok and res.valid:
             feedback = f"Format problem: {why}.\n{feedback}"
         return EnvResult(text=text, valid=res.valid, error=res.error, format_ok=ok, score=crit.score, reward=rew,
-                         feedback=feedback, render=res, critique=crit)
+                         feedback=feedback, render=res, critique=crit, render_s=t1 - t0, critique_s=t2 - t1)
 
     async def step_many(self, tasks: Sequence, texts: Sequence[str]) -> list[EnvResult]:
         return list(await asyncio.gather(*(self.step(t, x) for t, x in zip(tasks, texts))))
@@ -153,30 +163,45 @@ class Episode:
 
 
 def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str | Path | None = None,
-                 ids: Sequence[str] | None = None, greedy: bool = False,
-                 revise_invalid_first: bool | None = None) -> list[Episode]:
+                 ids: Sequence[str] | None = None, greedy: bool = False, revise_invalid_first: bool | None = None,
+                 sync=None, timings: dict | None = None, write_chains: bool = True) -> list[Episode]:
     """Run one ReLook episode per task (repeat tasks for a GRPO group). `cfg` is the rollout section.
-    With `record_dir`, every sampled turn's screenshots are saved and the chains appended to chains.jsonl.
-    `revise_invalid_first` (default: only when the zero rule is off) lets an invalid first attempt be revised:
-    training must not (see above), but at test time the critic's "the page is blank" is worth acting on."""
+    With `record_dir`, every sampled turn's screenshots are saved under record_dir/shots/<episode id>/ and (with
+    `write_chains`) the chains appended to chains.jsonl. `revise_invalid_first` (default: only when the zero rule
+    is off) lets an invalid first attempt be revised: training must not (see above), but at test time the critic's
+    "the page is blank" is worth acting on. `sync(flag) -> bool` is True when the flag is True on any rank (see
+    above). `timings` accumulates generate_s (wall), render_s and critique_s (the environment's wall time split in
+    proportion to the summed per-page render and critique times, which overlap) and generate_calls."""
     if revise_invalid_first is None:
         revise_invalid_first = not cfg.zero_invalid
+    any_rank = sync or (lambda flag: flag)
+    tm = timings if timings is not None else {}
+    for k in ("generate_s", "render_s", "critique_s", "generate_calls"):
+        tm.setdefault(k, 0)
     eps = [Episode(id=(ids[i] if ids else f"ep{i}"), task_id=t.id, prompt=t.prompt, prompt_ids=policy.prompt_ids(t.prompt))
            for i, t in enumerate(tasks)]
     by_id = {e.id: t for e, t in zip(eps, tasks)}
     rec = Path(record_dir) if record_dir else None
 
     def sample(group: list[Episode], feedback: bool, budget: int):
-        ctx = []
-        for e in group:
-            c = e.prompt_ids + e.completion_ids
-            if feedback:
-                c = c + policy.feedback_ids(e.feedback, cfg.max_feedback_tokens)
-            ctx.append(c)
-        return policy.generate(ctx, max_new_tokens=budget, temperature=cfg.temperature, top_p=cfg.top_p, greedy=greedy)
+        ctx = [e.prompt_ids + e.completion_ids + (policy.feedback_ids(e.feedback, cfg.max_feedback_tokens)
+                                                  if feedback else []) for e in group]
+        t0 = time.perf_counter()
+        # a rank with nothing to sample still calls generate (one token) when others do: collective backends
+        out = policy.generate(ctx or [eps[0].prompt_ids], max_new_tokens=budget if ctx else 1,
+                              temperature=cfg.temperature, top_p=cfg.top_p, greedy=greedy)
+        tm["generate_s"] += time.perf_counter() - t0
+        tm["generate_calls"] += 1
+        return out[:len(ctx)]
 
     def score(group, samples, turn, attempt):
-        results = env.step_many_sync([by_id[e.id] for e in group], [s.text for s in samples])
+        t0 = time.perf_counter()
+        results = env.step_many_sync([by_id[e.id] for e in group], [s.text for s in samples]) if group else []
+        wall = time.perf_counter() - t0
+        r_sum, c_sum = sum(r.render_s for r in results), sum(r.critique_s for r in results)
+        if r_sum + c_sum > 0:
+            tm["render_s"] += wall * r_sum / (r_sum + c_sum)
+            tm["critique_s"] += wall * c_sum / (r_sum + c_sum)
         recs = []
         for e, s, r in zip(group, samples, results):
             tr = TurnRecord(turn=turn, attempt=attempt, text=s.text, code=extract_code(s.text), valid=r.valid,
@@ -199,35 +224,34 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
         e.logprobs += s.logprobs
         e.turns[-1].admitted = True
         e.best, e.feedback = tr.reward, tr.feedback
-        e._last_sample = s
         if s.stopped == "eos":
             e.done, e.stop_reason = True, "policy ended"
         elif tr.reward is not None and tr.reward >= 1.0:
             e.done, e.stop_reason = True, "perfect score"
 
     # first attempt: always admitted (it starts the trajectory)
-    first_budget = max(1, min(cfg.max_new_tokens, cfg.max_completion_length - 1))
+    first_budget = max(1, min(cfg.max_new_tokens, cfg.max_completion_length))
     samples = sample(eps, False, first_budget)
     for e, s, tr in zip(eps, samples, score(eps, samples, 0, 0)):
         admit(e, s, tr, with_feedback=False)
         if not revise_invalid_first and not e.done and not tr.valid:  # no code is an invalid render too
             e.done, e.stop_reason = True, "invalid first render"
 
+    tries = 1 + (cfg.max_resamples if cfg.forced_optimization else 0)
     for turn in range(1, cfg.max_turns):
         live = [e for e in eps if not e.done]
-        if not live:
-            break
         budgets = {e.id: cfg.max_completion_length - len(e.completion_ids)
-                   - len(policy.feedback_ids(e.feedback, cfg.max_feedback_tokens)) - 1 for e in live}
+                   - len(policy.feedback_ids(e.feedback, cfg.max_feedback_tokens)) for e in live}
         for e in live:
             if budgets[e.id] < 32:
                 e.done, e.stop_reason = True, "completion budget"
         pending = [e for e in live if not e.done]
-        tries = 1 + (cfg.max_resamples if cfg.forced_optimization else 0)
+        if not any_rank(bool(pending)):
+            break  # no rank has a revision to sample: every episode is over
         for attempt in range(tries):
-            if not pending:
+            if attempt and not any_rank(bool(pending)):
                 break
-            budget = max(1, min(cfg.max_new_tokens, min(budgets[e.id] for e in pending)))
+            budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
             samples = sample(pending, True, budget)
             still = []
             for e, s, tr in zip(pending, samples, score(pending, samples, turn, attempt)):
@@ -242,28 +266,15 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     for e in eps:
         if not e.done:
             e.done, e.stop_reason = True, "max turns"
-        _close(e, policy)
-    if rec is not None:
-        rec.mkdir(parents=True, exist_ok=True)
-        with open(rec / "chains.jsonl", "a") as f:
-            for e in eps:
-                f.write(json.dumps({**e.to_record(), "time": time.time()}) + "\n")
+    if rec is not None and write_chains:
+        write_chain_records(rec, [e.to_record() for e in eps])
     return eps
 
 
-def _close(e: Episode, policy):
-    """End the trajectory on the last admitted policy turn with EOS."""
-    s = getattr(e, "_last_sample", None)
-    if s is None or not e.completion_ids:
-        return
-    last = e.completion_ids[-1]
-    if last == policy.eos_id:
-        return
-    if last == policy.get_feedback_id:  # the env stops here: that request for feedback becomes the end
-        e.completion_ids[-1] = policy.eos_id
-        e.logprobs[-1] = s.eos_logprob
-    else:  # cut by the length limit: close it as the environment (no gradient on a token it never sampled)
-        e.completion_ids.append(policy.eos_id)
-        e.env_mask.append(0)
-        e.logprobs.append(0.0)
-    del e._last_sample
+def write_chain_records(record_dir: str | Path, records: Sequence[dict]) -> None:
+    """Append episode records (Episode.to_record) to record_dir/chains.jsonl, the chain viewer's input."""
+    rec = Path(record_dir)
+    rec.mkdir(parents=True, exist_ok=True)
+    with open(rec / "chains.jsonl", "a") as f:
+        for r in records:
+            f.write(json.dumps({**r, "time": time.time()}) + "\n")

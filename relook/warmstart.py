@@ -1,11 +1,14 @@
-"""Warm start (the kit's cold-start SFT): demonstrations of the ReLook turn format, then supervised training.
+"""Warm start (the kit's cold-start SFT): demonstrations of the ReLook turn protocol, then supervised training.
 
 Demonstrations come from the synthetic world (relook.synth): a first attempt that is often imperfect — no code,
 a blank page, a page cut off mid-way, or a page with the mistakes the critic names — then the real critic's
 feedback, then revisions that fix what it names. The mix is tuned so the warm-started policy is clearly
-imperfect (the paper's RL starts near 40% valid renders) and leaves room for RL.
+imperfect (the paper's RL starts near 40% valid renders) and leaves room for RL. Demonstrations are text; each
+policy's own chat template turns them into ids (relook.protocol), so the tiny policy and a real chat model learn
+the same conversation.
 
     relook warmstart --config tiny          # builds tokenizer + model, trains, saves to the cache dir
+    relook warmstart --config smol          # SmolLM2 + LoRA, merged into the weights and saved to the cache dir
 """
 from __future__ import annotations
 
@@ -16,15 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relook import synth
-from relook.reward import GET_FEEDBACK
+from relook.protocol import GET_FEEDBACK, SELF_EDIT_FEEDBACK, Protocol
 
 REVISE_PLAN = "Plan: fix what the feedback names."
 SELF_EDIT_PLAN = "Plan: check the page against the task."
 NO_CODE_TEXT = "I will write the page now."
 
 
-def turn_text(plan: str, code: str | None, end: str, cut: bool = False) -> str:
-    """One policy turn. `code=None` is a turn without code; `cut` leaves the fence open (a page cut off)."""
+def turn_text(plan: str, code: str | None, end: str = "", cut: bool = False) -> str:
+    """One policy turn's text. `code=None` is a turn without code; `cut` leaves the fence open (a page cut off);
+    `end` is appended as is (GET_FEEDBACK when a test needs the whole turn; demonstrations store none)."""
     if code is None:
         return f"{plan}\n{NO_CODE_TEXT}\n{end}"
     if cut:
@@ -36,7 +40,7 @@ def turn_text(plan: str, code: str | None, end: str, cut: bool = False) -> str:
 class Demo:
     task_id: str
     prompt: str
-    turns: list[str]             # policy turns (text incl. the closing tag or EOS marker)
+    turns: list[str]             # policy turns' text, without the end tag: every turn but the last asks for feedback
     feedback: list[str]          # environment feedback after turns[i] (len(turns) - 1 entries)
     first: str                   # kind of first attempt
 
@@ -97,12 +101,9 @@ def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
     need = [(t, turn_text(p, c, GET_FEEDBACK, cut)) for t, atts, _, se in drafts if not se for p, c, cut in atts[:-1]]
     results = env.step_many_sync([t for t, _ in need], [x for _, x in need]) if need else []
     fb_iter = iter(r.feedback for r in results)
-    from relook.policy import EOS, SELF_EDIT_FEEDBACK
     demos = []
     for t, atts, kind, self_edit in drafts:
-        turns = [turn_text(p, c, GET_FEEDBACK, cut) for p, c, cut in atts[:-1]]
-        p, c, cut = atts[-1]
-        turns.append(turn_text(p, c, EOS, cut))
+        turns = [turn_text(p, c, "", cut) for p, c, cut in atts]
         fbs = [SELF_EDIT_FEEDBACK if self_edit else next(fb_iter) for _ in atts[:-1]]
         demos.append(Demo(t.id, t.prompt, turns, fbs, kind))
     return demos
@@ -117,8 +118,8 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     from relook.rollout import make_environment
     ws = cfg.warmstart
     key = config_hash({"tasks": [t.to_dict() for t in tasks], "ws": {k: v for k, v in asdict(ws).items()
-                       if k not in ("epochs", "lr", "batch_size", "max_length")}, "render": asdict(cfg.render),
-                       "version": 1})
+                       if k not in ("epochs", "lr", "batch_size", "max_length", "enabled")},
+                       "render": asdict(cfg.render), "version": 2})
     path = Path(cache_dir) / f"demos-{key}.jsonl"
     if path.exists():
         return [Demo(**json.loads(ln)) for ln in path.read_text().splitlines() if ln.strip()]
@@ -132,25 +133,18 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     return demos
 
 
-def encode_demo(policy_tok, demo: Demo, max_fb_tokens: int = 96):
-    """input_ids and labels: the loss sees policy turns only (prompt and feedback are -100)."""
-    from relook.policy import EOS
-    from relook.reward import FEEDBACK_CLOSE, FEEDBACK_OPEN
-    tok = policy_tok
-    prompt = tok.apply_chat_template([{"role": "user", "content": demo.prompt}], tokenize=False,
-                                     add_generation_prompt=True)
-    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+def encode_demo(protocol: Protocol, demo: Demo, max_fb_tokens: int = 96):
+    """input_ids and labels: the loss sees policy turns only (prompt and feedback blocks are -100)."""
+    ids = protocol.prompt_ids(demo.prompt)
     labels = [-100] * len(ids)
     for i, turn in enumerate(demo.turns):
-        t_ids = tok(turn, add_special_tokens=False)["input_ids"]
+        t_ids = protocol.turn_ids(turn, ask=i < len(demo.feedback))
         ids += t_ids
         labels += t_ids
         if i < len(demo.feedback):
-            body = tok(demo.feedback[i], add_special_tokens=False)["input_ids"][:max_fb_tokens]
-            fb = tok.convert_tokens_to_ids([FEEDBACK_OPEN]) + body + tok.convert_tokens_to_ids([FEEDBACK_CLOSE])
+            fb = protocol.feedback_ids(demo.feedback[i], max_fb_tokens)
             ids += fb
             labels += [-100] * len(fb)
-    assert ids[-1] == tok.convert_tokens_to_ids(EOS)
     return ids, labels
 
 
@@ -176,17 +170,20 @@ def _text_progress(log):
 
 
 def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
-    """Build the tiny policy for `cfg` and save it (model + tokenizer) to its cache path."""
+    """Warm-start the policy `cfg` names and save it (model + tokenizer) to its cache path: the kit's tiny policy
+    is built from scratch; a real checkpoint is fine-tuned (LoRA when policy.lora, merged into the weights so GRPO
+    can put a fresh adapter on top and keep the warm start as its KL reference)."""
+    import shutil
+
     import torch
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    from relook.policy import build_model, build_tokenizer, default_tiny_path
-    from relook.rollout import make_environment
+    from relook.policy import Policy, build_model, build_tokenizer, cache_root, lora_kwargs, warm_path
     from relook.tasks import load_tasks
 
     ws = cfg.warmstart
-    out = Path(out) if out else default_tiny_path(cfg)
+    out = Path(out) if out else warm_path(cfg)
     torch.manual_seed(ws.seed)
     t0 = time.time()
     tasks = [t for t in load_tasks(cfg.resolve(ws.tasks)) if "spec" in t.meta][: ws.n_tasks or None]
@@ -194,16 +191,30 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
         raise ValueError(f"{ws.tasks}: warm start needs synthetic tasks (with meta.spec)")
     demos = load_or_make_demos(cfg, tasks, out.parent)
     log(f"warmstart: {len(demos)} demonstrations from {len(tasks)} tasks in {time.time() - t0:.0f}s")
-    tok = build_tokenizer(corpus(demos, tasks), cfg.policy.vocab_size)
+    if cfg.policy.model:
+        from relook.checkpoints import resolve
+        base = resolve(cfg.policy.model, cache_root(cfg))
+        policy = Policy.from_pretrained(str(base), device="cpu", dtype=cfg.policy.dtype,
+                                        lora=lora_kwargs(cfg) if cfg.policy.lora else None)
+        tok, model = policy.tokenizer, policy.model
+        tok.padding_side = "right"
+    else:
+        tok = build_tokenizer(corpus(demos, tasks), cfg.policy.vocab_size)
+        model = build_model(tok, cfg.policy)
+    protocol = Protocol(tok)
     rows = []
     for d in demos:
-        ids, labels = encode_demo(tok, d, cfg.rollout.max_feedback_tokens)
+        ids, labels = encode_demo(protocol, d, cfg.rollout.max_feedback_tokens)
         if len(ids) <= ws.max_length:
             rows.append({"input_ids": ids, "labels": labels, "length": len(ids)})
+    if not rows:
+        raise ValueError(f"warmstart.max_length {ws.max_length}: every demonstration is longer; raise it")
     n_tok = sum(len(r["input_ids"]) for r in rows)
-    log(f"warmstart: {len(rows)} sequences, {n_tok} tokens, vocab {len(tok)}")
-    model = build_model(tok, cfg.policy)
-    log(f"warmstart: model {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters")
+    log(f"warmstart: {len(rows)} of {len(demos)} sequences fit max_length {ws.max_length}, {n_tok} tokens, "
+        f"vocab {len(tok)}")
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log(f"warmstart: model {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters, "
+        f"{n_train / 1e6:.2f}M trained")
     pad = tok.pad_token_id
 
     def collate(batch):
@@ -218,10 +229,10 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
             att[i, :k] = 1
         return {"input_ids": ids, "labels": lab, "attention_mask": att}
 
-
     args = TrainingArguments(output_dir=str(out) + ".tmp", num_train_epochs=ws.epochs,
                              per_device_train_batch_size=ws.batch_size, learning_rate=ws.lr,
-                             lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0, logging_steps=20,
+                             lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0,
+                             logging_steps=max(1, min(20, len(rows) // ws.batch_size // 4)),
                              save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed,
                              dataloader_num_workers=0, remove_unused_columns=False,
                              train_sampling_strategy="group_by_length",  # less padding: ~1.5x faster on CPU
@@ -231,13 +242,18 @@ def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
     if is_in_notebook():
         trainer.add_callback(_text_progress(log))
     result = trainer.train()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    if hasattr(model, "merge_and_unload"):  # a LoRA warm start becomes plain weights (see the docstring)
+        model = model.merge_and_unload()
+    tmp = Path(str(out) + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.padding_side = "left"
+    tok.save_pretrained(tmp)
     meta = {"demos": len(demos), "sequences": len(rows), "tokens": n_tok, "train_loss": result.training_loss,
             "seconds": time.time() - t0, "first_attempts": _counts(d.first for d in demos), "config": cfg.to_dict()}
-    (out / "warmstart.json").write_text(json.dumps(meta, indent=1))
-    import shutil
+    (tmp / "warmstart.json").write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)  # complete or absent: a killed warm start leaves no half-written policy behind
     shutil.rmtree(str(out) + ".tmp", ignore_errors=True)
     log(f"warmstart: saved to {out} (loss {result.training_loss:.3f}, {time.time() - t0:.0f}s)")
     return out

@@ -31,14 +31,17 @@ class ScriptedPolicy(Policy):
                                                        intermediate_size=64)), tok, "cpu")
         self.script = list(script)
         self.contexts = []
+        self.calls = 0
 
     def generate(self, contexts, max_new_tokens=400, temperature=1.0, top_p=1.0, greedy=False, batch_size=32):
+        self.calls += 1
+        if max_new_tokens == 1 and not self.script:  # the rollout's padding call on a rank with nothing to do
+            return [Sample(ids=[self.eos_id], logprobs=[-0.5], stopped="eos", text="")]
         out = []
         for c in contexts:
             self.contexts.append(list(c))
             text = self.script.pop(0)
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][:max_new_tokens]
-            stopped = {self.get_feedback_id: "feedback", self.eos_id: "eos"}.get(ids[-1], "length")
-            out.append(Sample(ids=ids, logprobs=[-0.5] * len(ids), eos_logprob=-3.0, stopped=stopped,
+            out.append(Sample(ids=ids, logprobs=[-0.5] * len(ids), stopped=self.protocol.stopped(ids),
                               text=self.turn_text(ids)))
         return out

@@ -21,11 +21,12 @@ def params(name: str, tmp) -> dict:
                                                "variants": ["full", "text_critic"], "eval_tasks": 3, "rounds": 1,
                                                "out_root": str(tmp / "ablations")},
         "08_chain_explorer.ipynb": {"config": "smoke", "run_dir": str(tmp / "explore"), "n_tasks": 2},
+        "09_real_model.ipynb": {"config": "smol_smoke", "n_tasks": 2, "max_new_tokens": 160},
     }.get(name, {})
 
 
 def test_there_are_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(9)], [p.name for p in NOTEBOOKS]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(10)], [p.name for p in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)

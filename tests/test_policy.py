@@ -27,11 +27,6 @@ def test_turn_tags_are_single_special_tokens(tiny):
     assert tiny.prompt_ids("make a page")[-1] == tok.convert_tokens_to_ids("<|assistant|>")
 
 
-def test_feedback_block_is_bounded(tiny):
-    ids = tiny.feedback_ids("word " * 500, max_tokens=20)
-    assert ids[0] == tiny.fb_open_id and ids[-1] == tiny.fb_close_id and len(ids) == 22
-
-
 def test_generation_returns_aligned_logprobs_and_restores_mode(tiny):
     tiny.model.train()
     torch.manual_seed(0)
@@ -39,10 +34,10 @@ def test_generation_returns_aligned_logprobs_and_restores_mode(tiny):
     assert tiny.model.training  # TRL tells train from eval steps by model.training
     for s in samples:
         assert len(s.ids) == len(s.logprobs) and 1 <= len(s.ids) <= 12
-        assert all(lp <= 0 for lp in s.logprobs) and s.eos_logprob <= 0
+        assert all(lp <= 0 for lp in s.logprobs)
         assert s.stopped in ("feedback", "eos", "length")
         if s.stopped != "length":
-            assert s.ids[-1] in (tiny.get_feedback_id, tiny.eos_id)
+            assert s.ids[-1] in tiny.stop_ids
 
 
 def test_logprobs_match_a_teacher_forced_forward(tiny):
@@ -72,9 +67,10 @@ def test_real_checkpoint_path_with_lora(tmp_path):
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
     raw = Tokenizer(models.BPE(unk_token="<unk>"))
     raw.pre_tokenizer = pre_tokenizers.ByteLevel()
-    raw.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<|endoftext|>"]))
+    raw.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]))
     tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|endoftext|>", unk_token="<unk>")
-    tok.chat_template = "{% for m in messages %}<|user|>{{ m['content'] }}{% endfor %}<|assistant|>"
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                         "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
     model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1))
     n_before = len(tok)
@@ -132,7 +128,6 @@ def test_vllm_sampling_glue(tiny):
         tiny.vllm = None
     prompts, kw, n = fake.seen
     assert prompts == [[1, 2], [3]] and n == 1 and kw["max_tokens"] == 33 and kw["seed"] == 1
-    assert kw["stop_token_ids"] == [tiny.get_feedback_id, tiny.eos_id]
+    assert kw["stop_token_ids"] == tiny.stop_ids and tiny.stop_ids[:1] == [tiny.get_feedback_id]
     assert a.ids == [5, 6, tiny.get_feedback_id] and a.stopped == "feedback" and a.logprobs == [-0.1, -0.2, -0.3]
-    assert math.isnan(a.eos_logprob)
     assert b.ids == [8, 9] and b.stopped == "length" and b.logprobs[0] == -0.5 and math.isnan(b.logprobs[1])

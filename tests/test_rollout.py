@@ -62,16 +62,19 @@ def test_env_mask_marks_exactly_the_feedback(env):
     assert [t.admitted for t in ep.turns] == [True, True] and ep.reward == 1.0 and ep.stop_reason == "perfect score"
     zeros = [i for i, m in enumerate(ep.env_mask) if m == 0]
     assert zeros == list(range(zeros[0], zeros[-1] + 1))                       # one contiguous block
-    assert ep.completion_ids[zeros[0]] == pol.fb_open_id and ep.completion_ids[zeros[-1]] == pol.fb_close_id
-    fb_text = pol.decode([ep.completion_ids[i] for i in zeros])
-    assert fb_text.startswith("<mllm_feedback>") and ep.turns[0].feedback.splitlines()[0][:20] in fb_text
+    block = [ep.completion_ids[i] for i in zeros]
+    assert block == pol.feedback_ids(ep.turns[0].feedback)                      # the protocol's feedback block
+    assert pol.fb_open_id in block and block[-2:] != [] and pol.fb_close_id in block
+    fb_text = pol.decode(block)
+    assert "<mllm_feedback>" in fb_text and ep.turns[0].feedback.splitlines()[0][:20] in fb_text
     assert all(ep.logprobs[i] == 0.0 for i in zeros)
-    # the policy tokens are exactly the two sampled turns, and the trajectory ends on EOS
+    # the policy tokens are exactly the two sampled turns, nothing substituted: the trajectory ends with the
+    # <get_feedback> the policy sampled (the perfect score ended the episode), scored with its own log-prob
     policy_ids = [t for t, m in zip(ep.completion_ids, ep.env_mask) if m == 1]
     t1 = pol.tokenizer(ONE_FLAW, add_special_tokens=False)["input_ids"]
     t2 = pol.tokenizer(GOOD, add_special_tokens=False)["input_ids"]
-    assert policy_ids == t1 + t2[:-1] + [pol.eos_id]
-    assert ep.completion_ids[-1] == pol.eos_id and ep.logprobs[-1] == -3.0    # <get_feedback> closed as EOS
+    assert policy_ids == t1 + t2
+    assert ep.completion_ids[-1] == pol.get_feedback_id and ep.logprobs[-1] == -0.5
     # the revision was sampled from prompt + turn 1 + feedback
     assert pol.contexts[1] == ep.prompt_ids + t1 + [ep.completion_ids[i] for i in zeros]
     # segments(): policy turn, feedback, policy turn, concatenating back to the completion
@@ -98,7 +101,7 @@ def test_reflection_stops_after_k_failed_resamples(env):
     (ep,) = run_episodes(pol, [TASK], env, cfg(max_resamples=2))
     assert len(ep.turns) == 1 + 3 and not any(t.admitted for t in ep.turns[1:])
     assert ep.stop_reason == "no improvement" and ep.reward == ep.turns[0].reward
-    assert all(ep.env_mask) and ep.completion_ids[-1] == pol.eos_id
+    assert all(ep.env_mask) and ep.completion_ids[-1] == pol.get_feedback_id  # as sampled
 
 
 def test_without_forced_optimization_a_worse_revision_is_taken(env):
@@ -137,3 +140,37 @@ def test_batch_of_episodes_and_records(env, tmp_path):
             assert {"turn", "attempt", "code", "score", "feedback", "admitted", "shots"} <= t.keys()
             if t["valid"]:
                 assert len(t["shots"]) == 3 and all(Path(p).is_file() for p in t["shots"])
+
+
+def test_ranks_make_the_same_number_of_generate_calls(env):
+    """Two ranks (threads with an all-reduce made of a barrier): rank 0's episode needs resamples, rank 1's ends at
+    once. A collective generation backend deadlocks unless both call generate equally often; with `sync` they do,
+    and rank 1's padding calls change nothing in its episodes."""
+    import threading
+    flags, barrier = [False, False], threading.Barrier(2, timeout=60)
+
+    def sync_for(rank):
+        def sync(flag):
+            flags[rank] = flag
+            barrier.wait()
+            out = any(flags)
+            barrier.wait()
+            return out
+        return sync
+
+    pols = [ScriptedPolicy([ONE_FLAW, BLANK, ONE_FLAW, GOOD]), ScriptedPolicy([GOOD])]
+    eps, timings = [None, None], [{}, {}]
+
+    def rank(r):
+        eps[r] = run_episodes(pols[r], [TASK], env, cfg(), sync=sync_for(r), timings=timings[r])
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert pols[0].calls == pols[1].calls == 4 == timings[0]["generate_calls"] == timings[1]["generate_calls"]
+    assert eps[0][0].reward == 1.0 and eps[0][0].resamples == 2
+    assert eps[1][0].reward == 1.0 and len(eps[1][0].turns) == 1 and eps[1][0].stop_reason == "perfect score"
+    for tm in timings:
+        assert tm["generate_s"] > 0 and tm["render_s"] > 0 and tm["critique_s"] > 0

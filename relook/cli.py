@@ -4,6 +4,7 @@
     relook critique --task TASK.json PAGE.html [--critic checklist|text|mllm] --json
     relook warmstart --config tiny [--set key=value ...] [--force]
     relook train --config configs/tiny.yaml [--set key=value ...] [--out runs/NAME] [--resume]
+    relook train --config paper --check [--world-size 8]
     relook eval --model PATH --tasks FILE.jsonl [--mode base|self-edit|critic] [--rounds N] [--critic checklist|mllm] --json
     relook tasks [--out data/tasks] [--seed 0] [--train 300] [--eval 50]
 
@@ -148,28 +149,56 @@ def _config(args):
 
 
 def cmd_warmstart(args) -> int:
-    from relook.policy import default_tiny_path
+    from relook.checkpoints import ModelSpecError
+    from relook.policy import warm_path
     cfg = _config(args)
-    if cfg.policy.model:
-        raise UsageError(f"policy.model is {cfg.policy.model!r}: warm start builds the kit's tiny policy only")
-    path = default_tiny_path(cfg)
+    path = warm_path(cfg)
+    if path is None:
+        raise UsageError(f"warmstart.enabled is false: policy.model {cfg.policy.model!r} is trained as it is")
     if (path / "config.json").exists() and not args.force:
         print(f"warm-started policy already at {path} (use --force to rebuild)")
         return 0
     from relook.warmstart import warmstart
-    warmstart(cfg, out=path)
+    try:
+        warmstart(cfg, out=path)
+    except ModelSpecError as e:
+        raise UsageError(str(e))
     print(path)
     return 0
 
 
 def cmd_train(args) -> int:
+    from relook.config import ConfigError
     cfg = _config(args)
     if args.out:
         cfg.out_dir = args.out
         cfg.name = cfg.name if cfg.name != "default" else Path(args.out).name
-    from relook.train import train
-    train(cfg, resume=args.resume)
+    if args.world_size is not None and not args.check:
+        raise UsageError("--world-size goes with --check (a launcher sets the number of processes of a real run)")
+    try:
+        if args.check:
+            from relook.train import check
+            print(check(cfg, args.world_size))
+            return 0
+        from relook.checkpoints import ModelSpecError
+        from relook.train import train
+        try:
+            train(cfg, resume=args.resume)
+        except ModelSpecError as e:
+            raise UsageError(str(e))
+    except ConfigError as e:
+        raise UsageError(str(e))
     return 0
+
+
+def _world_size(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
 
 
 def cmd_eval(args) -> int:
@@ -242,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_critique)
 
-    w = sub.add_parser("warmstart", help="build and warm-start the tiny policy (cached; reused when present)")
+    w = sub.add_parser("warmstart", help="warm-start the policy a config names: the tiny one, or a real checkpoint "
+                       "when warmstart.enabled (cached; reused when present)")
     w.add_argument("--config", default="tiny", help="config name (configs/NAME.yaml) or path")
     w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     w.add_argument("--force", action="store_true", help="rebuild even if a cached policy exists")
@@ -252,7 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", required=True, help="config name or path, e.g. configs/tiny.yaml")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
     t.add_argument("--out", help="run directory (default runs/<config name>)")
-    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run directory")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run directory "
+                   "(a run that finished its steps: nothing to do)")
+    t.add_argument("--check", action="store_true", help="validate the config and build TRL's training arguments "
+                   "for --world-size processes; load no model, train nothing, write nothing")
+    t.add_argument("--world-size", type=_world_size, default=None, metavar="N",
+                   help="with --check: the number of processes to check for (default: $WORLD_SIZE, else 1)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="answer a task set in one inference mode and judge the answers")

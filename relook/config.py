@@ -46,6 +46,7 @@ class PolicyConfig:
 
 @dataclass
 class WarmstartConfig:
+    enabled: bool = True            # the tiny policy always needs it; a real checkpoint may be trained as it is
     seed: int = 0
     tasks: str = "data/tasks/train.jsonl"
     n_tasks: int = 0                # 0 = every task in the file
@@ -99,6 +100,9 @@ class TrainConfig:
     steps: int = 40
     prompts_per_step: int = 8       # distinct tasks per step
     num_generations: int = 4        # GRPO group size
+    # trajectories per rank per micro-batch (forward/backward): 0 = all of a rank's trajectories at once; else the
+    # largest divisor of the per-rank count <= this, the rest by gradient accumulation (see batch_plan)
+    per_device_batch: int = 0
     lr: float = 3e-4
     beta: float = 0.0               # KL to the reference (needs a saved reference or a LoRA adapter when > 0)
     epsilon: float = 0.2
@@ -106,6 +110,7 @@ class TrainConfig:
     scale_rewards: str = "group"
     loss_type: str = "dapo"
     max_grad_norm: float = 1.0
+    weight_decay: float = 0.0       # AdamW's decoupled weight decay
     save_every: int = 10
     eval_every: int = 0             # 0 = evaluate only before and after
     chains_every: int = 5           # write sampled trajectories for the chain viewer every N steps
@@ -265,8 +270,11 @@ def _validate(cfg: Config) -> Config:
         (cfg.train.steps >= 0, "train.steps must be >= 0"),
         (cfg.train.num_generations >= 2, "train.num_generations must be >= 2 (GRPO compares within a group)"),
         (cfg.train.prompts_per_step >= 1, "train.prompts_per_step must be >= 1"),
+        (cfg.train.per_device_batch >= 0, "train.per_device_batch must be >= 0 (0 = a rank's whole share at once)"),
+        (cfg.train.num_iterations >= 1, "train.num_iterations must be >= 1"),
         (cfg.train.lr > 0, "train.lr must be > 0"),
         (cfg.train.beta >= 0, "train.beta must be >= 0"),
+        (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
         (cfg.eval.mode in ("base", "self-edit", "critic"), "eval.mode must be base, self-edit or critic"),
         (cfg.render.timeout_s > 0, "render.timeout_s must be > 0"),
         (cfg.policy.dtype in ("float32", "bfloat16", "float16"), "policy.dtype must be float32, bfloat16 or float16"),
@@ -277,6 +285,39 @@ def _validate(cfg: Config) -> Config:
         if not ok:
             raise ConfigError(msg)
     return cfg
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How one GRPO step's trajectories are spread over processes and micro-batches."""
+    trajectories: int        # G = prompts_per_step x num_generations, per GRPO step, over all processes
+    world_size: int          # W processes (one per GPU)
+    per_rank: int            # n = G / W trajectories each process samples and trains on per GRPO step
+    per_device_batch: int    # b: trajectories per forward/backward (TRL's per_device_train_batch_size)
+    grad_accum: int          # n / b micro-batches per optimizer step (TRL's gradient_accumulation_steps)
+
+    def summary(self) -> str:
+        return (f"{self.trajectories} trajectories per GRPO step over {self.world_size} process(es): "
+                f"{self.per_rank} per rank = per-device batch {self.per_device_batch} x gradient accumulation "
+                f"{self.grad_accum}")
+
+
+def batch_plan(train: "TrainConfig", world_size: int = 1) -> BatchPlan:
+    """One GRPO step = one rollout of G = prompts_per_step x num_generations trajectories (TRL's
+    generation_batch_size) = one optimizer step per num_iterations pass. Each of W processes samples and trains on
+    n = G / W of them in micro-batches of b (the largest divisor of n not above train.per_device_batch; 0 = n), so
+    gradient_accumulation_steps = n / b and TRL's steps_per_generation comes out as n / b too. ConfigError when W
+    does not divide G."""
+    g = train.prompts_per_step * train.num_generations
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ConfigError(f"world size must be a positive integer, got {world_size!r}")
+    if g % world_size:
+        raise ConfigError(f"world size {world_size} does not divide the {g} trajectories per step "
+                          f"(prompts_per_step {train.prompts_per_step} × num_generations {train.num_generations})")
+    n = g // world_size
+    cap = min(train.per_device_batch or n, n)
+    b = max(d for d in range(1, cap + 1) if n % d == 0)
+    return BatchPlan(trajectories=g, world_size=world_size, per_rank=n, per_device_batch=b, grad_accum=n // b)
 
 
 def load_config(name_or_path: str | Path | None = None, overrides=None) -> Config:

@@ -60,3 +60,37 @@ def test_ablation_configs_switch_one_mechanism_off():
     assert set(ABLATIONS) == {"full", "no_fo", "no_zero_rule", "text_critic"}
     with pytest.raises(ConfigError, match="no ablation 'no_critic'"):
         ablation_config("smoke", "no_critic")
+
+
+@pytest.mark.parametrize("world,per_device,accum", [(1, 2, 64), (2, 2, 32), (8, 2, 8), (16, 2, 4), (128, 1, 1)])
+def test_batch_plan_paper(world, per_device, accum):
+    from relook.config import batch_plan
+    plan = batch_plan(load_config("paper").train, world)      # 16 prompts x 8 generations, per_device_batch 2
+    assert (plan.trajectories, plan.world_size, plan.per_device_batch, plan.grad_accum) == (128, world, per_device, accum)
+    assert plan.per_rank == 128 // world == plan.per_device_batch * plan.grad_accum
+
+
+@pytest.mark.parametrize("p,g,cap,world,per_device,accum", [
+    (2, 2, 0, 1, 4, 1),     # 0: a rank's whole share at once
+    (2, 2, 0, 2, 2, 1),
+    (3, 2, 4, 1, 3, 2),     # 6 per rank, at most 4 at once: the largest divisor is 3
+    (5, 2, 4, 2, 1, 5),     # 5 per rank (prime): one at a time
+    (6, 4, 100, 3, 8, 1),   # a cap above the share
+])
+def test_batch_plan_divisors(p, g, cap, world, per_device, accum):
+    from relook.config import batch_plan
+    cfg = load_config("smoke", [f"train.prompts_per_step={p}", f"train.num_generations={g}",
+                                f"train.per_device_batch={cap}"])
+    plan = batch_plan(cfg.train, world)
+    assert (plan.per_device_batch, plan.grad_accum) == (per_device, accum)
+
+
+def test_batch_plan_rejects_a_world_size_that_does_not_divide_the_group():
+    from relook.config import batch_plan
+    with pytest.raises(ConfigError, match=r"^world size 3 does not divide the 128 trajectories per step "
+                                          r"\(prompts_per_step 16 × num_generations 8\)$"):
+        batch_plan(load_config("paper").train, 3)
+    with pytest.raises(ConfigError, match="world size must be a positive integer"):
+        batch_plan(load_config("paper").train, 0)
+    with pytest.raises(ConfigError, match="per_device_batch must be >= 0"):
+        load_config("smoke", ["train.per_device_batch=-1"])

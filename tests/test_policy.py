@@ -5,6 +5,7 @@ import torch
 
 from relook.config import PolicyConfig
 from relook.policy import EOS, Policy, build_model, build_tokenizer
+from relook.protocol import TURN_TAGS
 from relook.reward import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK
 
 CORPUS = ["<html><body><h1 style=\"color:#1a237e\">Hello</h1></body></html>", "Plan: header.", "make a page"] * 20
@@ -81,17 +82,23 @@ def test_real_checkpoint_path_with_lora(tmp_path):
     assert pol.tokenizer.convert_tokens_to_ids(GET_FEEDBACK) == pol.get_feedback_id >= n_before  # added
     assert pol.model.get_input_embeddings().weight.shape[0] >= len(pol.tokenizer)
     trainable = [n for n, p in pol.model.named_parameters() if p.requires_grad]
-    assert trainable and all("lora_" in n for n in trainable)
+    # LoRA matrices, plus the turn tags' rows of the embedding and (untied, as in Qwen2.5-7B) of lm_head
+    assert trainable and all("lora_" in n or "token_adapter" in n for n in trainable)
     assert any("q_proj" in n for n in trainable)
+    assert {n.split(".token_adapter")[0].rsplit(".", 1)[-1] for n in trainable if "token_adapter" in n} \
+        == {"embed_tokens", "lm_head"}
+    tags = pol.tokenizer.convert_tokens_to_ids(list(TURN_TAGS))
+    deltas = [p for n, p in pol.model.named_parameters() if "trainable_tokens_delta" in n]
+    assert len(deltas) == 2 and all(p.requires_grad and p.shape[0] == len(tags) for p in deltas)  # tag rows only
     (s,) = pol.generate([pol.prompt_ids("make a page")], max_new_tokens=5)
     assert len(s.ids) == len(s.logprobs) > 0
     # a fresh adapter is the identity (lora_B = 0): give it weights, as training would, so reloading can be checked
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for n, p in pol.model.named_parameters():
-            if "lora_B" in n:
+            if "lora_B" in n or "trainable_tokens_delta" in n:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.5)
-    x = torch.tensor([pol.prompt_ids("make a page")])
+    x = torch.tensor([pol.prompt_ids("make a page") + pol.feedback_ids("fix it")])   # tag rows take part
     pol.model.eval()
     with torch.no_grad():
         tuned = pol.model(input_ids=x).logits

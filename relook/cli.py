@@ -160,7 +160,7 @@ def cmd_warmstart(args) -> int:
         return 0
     from relook.warmstart import warmstart
     try:
-        warmstart(cfg, out=path)
+        warmstart(cfg, out=path, force=args.force)
     except ModelSpecError as e:
         raise UsageError(str(e))
     print(path)
@@ -206,8 +206,10 @@ def cmd_eval(args) -> int:
 
     from relook.config import load_config
     from relook.critic import CriticNotConfigured
+    from relook.checkpoints import ModelSpecError
     from relook.evaluate import evaluate
-    from relook.policy import Policy
+    from relook.policy import policy_from_spec
+    from relook.protocol import ProtocolError
     from relook.rollout import make_environment
     from relook.tasks import TaskFormatError, load_any
     try:
@@ -221,16 +223,18 @@ def cmd_eval(args) -> int:
     if args.critic == "checklist" and not all(t.checkable for t in tasks):
         raise UsageError(f"{args.tasks}: these tasks have no machine checks (ArtifactsBench / WebGen-Bench style); "
                          "they need the MLLM critic: --critic mllm with RELOOK_CRITIC_BASE_URL set")
-    if not Path(args.model).exists() and "/" not in args.model:
-        raise UsageError(f"{args.model}: no such model directory")
     cfg = load_config(None, [f"rollout.critic={args.critic}"])
     try:
         env = make_environment(cfg)
     except CriticNotConfigured as e:
         raise UsageError(str(e))
-    policy = Policy.from_pretrained(args.model)
+    try:
+        policy = policy_from_spec(args.model, cfg if args.model else None)
+    except (ModelSpecError, ProtocolError) as e:
+        raise UsageError(str(e))
     rollout = dataclasses.replace(cfg.rollout, max_new_tokens=args.max_new_tokens)
-    out = args.out or str(Path("runs") / "eval" / f"{Path(args.model).name}-{args.mode}.jsonl")
+    name = Path(args.model).name if args.model else "tiny"
+    out = args.out or str(Path("runs") / "eval" / f"{name}-{args.mode}.jsonl")
     summary = evaluate(policy, tasks, env, mode=args.mode, rounds=args.rounds, rollout_cfg=rollout, out_jsonl=out,
                        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     summary["per_task"] = out
@@ -291,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("eval", help="answer a task set in one inference mode and judge the answers")
-    e.add_argument("--model", required=True, help="a saved policy directory (e.g. runs/tiny/policy)")
+    e.add_argument("--model", required=True, help="a saved policy or HF directory (e.g. runs/tiny/policy), a .gguf "
+                   "file, smollm2-135m-instruct (the packaged SmolLM2), or '' (the tiny config's warm start)")
     e.add_argument("--tasks", required=True, help="our JSONL, or an ArtifactsBench / WebGen-Bench file")
     e.add_argument("--mode", choices=("base", "self-edit", "critic"), default="base")
     e.add_argument("--rounds", type=int, default=3, help="revision rounds (self-edit, critic)")

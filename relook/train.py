@@ -297,6 +297,16 @@ def _check_tasks(cfg: Config):
     return tasks
 
 
+def _check_model(cfg: Config) -> None:
+    """A policy.model that names no usable checkpoint stops the run before anything is written."""
+    if cfg.policy.model:
+        from relook.checkpoints import ModelSpecError, validate
+        try:
+            validate(cfg.policy.model)
+        except ModelSpecError as e:
+            raise ConfigError(str(e)) from None
+
+
 def check(cfg: Config, world_size: int | None = None) -> str:
     """`relook train --check`: validate the config and build TRL's GRPOConfig for `world_size` processes (default:
     the launcher's, else 1) without loading a model, touching the run directory or starting a process group.
@@ -308,6 +318,13 @@ def check(cfg: Config, world_size: int | None = None) -> str:
 
     plan = batch_plan(cfg.train, env_world_size() if world_size is None else world_size)
     _check_tasks(cfg)
+    from relook.checkpoints import hub_cache_path, is_hub_id
+    model_note = ""
+    if is_hub_id(cfg.policy.model) and hub_cache_path(cfg.policy.model) is None:
+        # a GPU config's checkpoint, downloaded on the machine that trains: only its name can be checked here
+        model_note = f"; policy.model {cfg.policy.model} is not on this machine (not checked)"
+    else:
+        _check_model(cfg)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
@@ -333,7 +350,7 @@ def check(cfg: Config, world_size: int | None = None) -> str:
             f"gradient accumulation {plan.grad_accum}, generation batch {plan.trajectories} "
             f"({tc.prompts_per_step} prompts x {tc.num_generations} generations, {plan.per_rank} per rank), "
             f"{tc.steps} GRPO steps = {args.max_steps} optimizer steps, bf16 {bool(args.bf16)}, "
-            f"vLLM {bool(args.use_vllm)}{note}")
+            f"vLLM {bool(args.use_vllm)}{note}{model_note}")
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -400,6 +417,7 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     tc = cfg.train
     plan = batch_plan(tc, env_world_size())          # ConfigError (world size vs. group) before any write
     tasks = _check_tasks(cfg)
+    _check_model(cfg)
     ckpt, done = _resume_point(cfg, resume, log if int(os.environ.get("RANK", 0)) == 0 else (lambda *_: None))
     if ckpt is not None and done >= tc.steps:
         if int(os.environ.get("RANK", 0)) == 0:
@@ -472,6 +490,19 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
 def read_metrics(run_dir) -> list[dict]:
     p = Path(run_dir) / "metrics.jsonl"
     return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()] if p.exists() else []
+
+
+def run_summary(rows: list[dict]) -> dict:
+    """Means over a run's GRPO steps (metrics.jsonl rows): how multi-turn its trajectories were, how often Forced
+    Optimization admitted a revision, and where a step's time went. generate_s is the sampling wall time; render_s
+    and critique_s split the environment's wall time in proportion to the per-page times (renders and critiques
+    of a batch overlap); optimize_s is the rest of the step (TRL's forward/backward passes and optimizer)."""
+    def mean(k):
+        xs = [r[k] for r in rows if r.get(k) is not None]
+        return round(sum(xs) / len(xs), 3) if xs else None
+    return {"steps": len(rows), **{k: mean(k) for k in ("mean_turns", "fo_admission_rate", "valid_render_rate",
+                                                          "first_turn_valid_rate", "reward_mean", "step_time",
+                                                          "generate_s", "render_s", "critique_s", "optimize_s")}}
 
 
 if __name__ == "__main__":  # the single-process child of _prepare_policy_first

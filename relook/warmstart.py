@@ -169,21 +169,33 @@ def _text_progress(log):
     return TextProgress()
 
 
-def warmstart(cfg, out: str | Path | None = None, log=print) -> Path:
+def warmstart(cfg, out: str | Path | None = None, log=print, force: bool = False) -> Path:
     """Warm-start the policy `cfg` names and save it (model + tokenizer) to its cache path: the kit's tiny policy
     is built from scratch; a real checkpoint is fine-tuned (LoRA when policy.lora, merged into the weights so GRPO
     can put a fresh adapter on top and keep the warm start as its KL reference)."""
+    from relook.policy import warm_path
+
+    from relook.checkpoints import file_lock
+    out = Path(out) if out else warm_path(cfg)
+    # two processes (a notebook and a training run, two ranks) asking for the same warm start: one builds it
+    with file_lock(out.with_name(out.name + ".lock")):
+        if not force and (out / "config.json").exists() and (out / "warmstart.json").exists():
+            log(f"warmstart: {out} was built by another process")
+            return out
+        return _warmstart(cfg, out, log)
+
+
+def _warmstart(cfg, out: Path, log) -> Path:
     import shutil
 
     import torch
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    from relook.policy import Policy, build_model, build_tokenizer, cache_root, lora_kwargs, warm_path
+    from relook.policy import Policy, build_model, build_tokenizer, cache_root, lora_kwargs
     from relook.tasks import load_tasks
 
     ws = cfg.warmstart
-    out = Path(out) if out else warm_path(cfg)
     torch.manual_seed(ws.seed)
     t0 = time.time()
     tasks = [t for t in load_tasks(cfg.resolve(ws.tasks)) if "spec" in t.meta][: ws.n_tasks or None]

@@ -138,3 +138,39 @@ def test_vllm_sampling_glue(tiny):
     assert kw["stop_token_ids"] == tiny.stop_ids and tiny.stop_ids[:1] == [tiny.get_feedback_id]
     assert a.ids == [5, 6, tiny.get_feedback_id] and a.stopped == "feedback" and a.logprobs == [-0.1, -0.2, -0.3]
     assert b.ids == [8, 9] and b.stopped == "length" and b.logprobs[0] == -0.5 and math.isnan(b.logprobs[1])
+
+
+def test_padded_embedding_is_never_shrunk(tmp_path):
+    """Qwen2.5 pads its embedding (152,064 rows for 151,668 tokens) and vLLM's copy of the model keeps that shape:
+    adding the turn tags uses the padding rows instead of resizing to len(tokenizer)."""
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel()
+    raw.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=120, special_tokens=["<|endoftext|>", "<|im_end|>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=raw, eos_token="<|endoftext|>")
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}<|im_end|>{% endfor %}"
+    rows = len(tok) + 64                                               # padded, like Qwen2.5's
+    Qwen2ForCausalLM(Qwen2Config(vocab_size=rows, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    pol = Policy.from_pretrained(str(tmp_path / "m"), device="cpu")
+    assert len(pol.tokenizer) == len(tok) + 3                          # the tags were added ...
+    assert pol.model.get_input_embeddings().weight.shape[0] == rows    # ... inside the padding: no resize
+    assert pol.model.get_output_embeddings().weight.shape[0] == rows
+    # each tag row starts at the mean of its text's ordinary tokens, not at the untrained padding row
+    w = pol.model.get_input_embeddings().weight
+    pieces = pol.tokenizer("get feedback", add_special_tokens=False)["input_ids"]
+    assert torch.allclose(w[pol.get_feedback_id], w[pieces].mean(0))
+
+
+def test_auto_device_is_this_ranks_gpu(monkeypatch):
+    """Under torchrun / accelerate every rank must load onto its own GPU, not all onto cuda:0."""
+    from relook.policy import pick_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert pick_device("auto") == "cuda:3" and pick_device("cpu") == "cpu"
+    monkeypatch.delenv("LOCAL_RANK")
+    assert pick_device("auto") == "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == "cpu"

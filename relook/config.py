@@ -63,6 +63,7 @@ class WarmstartConfig:
     epochs: float = 6.0
     lr: float = 3e-3
     batch_size: int = 16
+    grad_accum: int = 1             # micro-batches per optimizer step: batch_size x grad_accum sequences
     max_length: int = 1024
 
 
@@ -270,6 +271,7 @@ def _validate(cfg: Config) -> Config:
         (cfg.train.steps >= 0, "train.steps must be >= 0"),
         (cfg.train.num_generations >= 2, "train.num_generations must be >= 2 (GRPO compares within a group)"),
         (cfg.train.prompts_per_step >= 1, "train.prompts_per_step must be >= 1"),
+        (cfg.warmstart.grad_accum >= 1, "warmstart.grad_accum must be >= 1"),
         (cfg.train.per_device_batch >= 0, "train.per_device_batch must be >= 0 (0 = a rank's whole share at once)"),
         (cfg.train.num_iterations >= 1, "train.num_iterations must be >= 1"),
         (cfg.train.lr > 0, "train.lr must be > 0"),

@@ -418,6 +418,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     plan = batch_plan(tc, env_world_size())          # ConfigError (world size vs. group) before any write
     tasks = _check_tasks(cfg)
     _check_model(cfg)
+    if tc.use_vllm:  # a missing vLLM stops the run before anything is written; CPU defaults before TRL's engine
+        from relook.engine import check_vllm
+        check_vllm(cfg.policy.dtype)
     ckpt, done = _resume_point(cfg, resume, log if int(os.environ.get("RANK", 0)) == 0 else (lambda *_: None))
     if ckpt is not None and done >= tc.steps:
         if int(os.environ.get("RANK", 0)) == 0:
@@ -471,6 +474,9 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     dataset = Dataset.from_list([{"prompt": t.prompt, "task_id": t.id} for t in tasks])
     trainer = GRPOTrainer(model=policy.model, reward_funcs=relook_reward, args=args, train_dataset=dataset,
                           processing_class=policy.tokenizer, rollout_func=rollout)
+    if tc.use_vllm:  # relook's weight push: peft tag rows under vLLM's names, vLLM's CPU backend
+        from relook.engine import attach
+        attach(trainer.vllm_generation)
     policy.model = trainer.model  # generation always uses the weights being trained
     from transformers.utils import is_in_notebook
     trainer.add_callback(_metrics_callback(rollout, metrics_path, time.perf_counter(), say if is_in_notebook() else None))

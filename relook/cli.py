@@ -150,7 +150,7 @@ def _config(args):
 
 def cmd_warmstart(args) -> int:
     from relook.checkpoints import ModelSpecError
-    from relook.policy import warm_path
+    from relook.checkpoints import warm_path
     cfg = _config(args)
     path = warm_path(cfg)
     if path is None:
@@ -208,7 +208,7 @@ def cmd_eval(args) -> int:
     from relook.critic import CriticNotConfigured
     from relook.checkpoints import ModelSpecError
     from relook.evaluate import evaluate
-    from relook.policy import policy_from_spec
+    from relook.warmstart import policy_from_spec
     from relook.protocol import ProtocolError
     from relook.rollout import make_environment
     from relook.tasks import TaskFormatError, load_any

@@ -19,7 +19,6 @@ from typing import Iterable, Sequence
 
 import torch
 
-from relook.config import ROOT
 from relook.protocol import FEEDBACK_CLOSE, FEEDBACK_OPEN, GET_FEEDBACK, TURN_TAGS, Protocol
 
 PAD, EOS, USER, ASSISTANT = "<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>"
@@ -242,73 +241,3 @@ class Policy:
         if greedy:  # greedy decoding has no sampling distribution; -inf outside the argmax is meaningless
             lp_all = torch.nan_to_num(lp_all, neginf=0.0)
         return [self._sample(new[i].tolist(), lp_all[i].tolist()) for i in range(len(contexts))]
-
-
-PROTOCOL_VERSION = 2  # cached warm starts are keyed by it: bump when the turn protocol changes
-
-
-def cache_root(cfg) -> Path:
-    base = Path(cfg.policy.cache_dir)
-    return base if base.is_absolute() else ROOT / base
-
-
-def lora_kwargs(cfg) -> dict:
-    p = cfg.policy
-    return {"r": p.lora_r, "lora_alpha": p.lora_alpha, "lora_dropout": p.lora_dropout,
-            "target_modules": list(p.lora_targets)}
-
-
-def default_tiny_path(cfg) -> Path:
-    """Where the warm-started tiny policy for this config lives (keyed by everything that shapes it)."""
-    from dataclasses import asdict
-
-    from relook.config import config_hash
-    key = config_hash({"policy": {k: v for k, v in asdict(cfg.policy).items()
-                                  if k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
-                                           "intermediate_size", "max_positions")},
-                       "warmstart": asdict(cfg.warmstart), "version": PROTOCOL_VERSION})
-    return cache_root(cfg) / f"tiny-policy-{key}"
-
-
-def warm_path(cfg) -> Path | None:
-    """Where the warm-started policy for this config lives; None when a real checkpoint is trained as it is
-    (warmstart.enabled false)."""
-    from dataclasses import asdict
-
-    from relook.config import config_hash
-    if not cfg.policy.model:
-        return default_tiny_path(cfg)
-    if not cfg.warmstart.enabled:
-        return None
-    key = config_hash({"model": cfg.policy.model, "dtype": cfg.policy.dtype, "warmstart": asdict(cfg.warmstart),
-                       "lora": lora_kwargs(cfg) if cfg.policy.lora else None,
-                       "max_feedback_tokens": cfg.rollout.max_feedback_tokens, "version": PROTOCOL_VERSION})
-    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(cfg.policy.model).name)[:48]
-    return cache_root(cfg) / f"warm-{slug}-{key}"
-
-
-def load_policy(cfg, build: bool = True) -> Policy:
-    """The policy a config names, warm-started when the config asks for it (built and cached on first use, as
-    `relook warmstart` does), with a fresh LoRA adapter when policy.lora."""
-    from relook.checkpoints import resolve
-    path = warm_path(cfg)
-    if path is None:
-        path = resolve(cfg.policy.model, cache_root(cfg))
-    elif not (path / "config.json").exists():
-        if not build:
-            raise FileNotFoundError(f"no warm-started policy at {path}: run `relook warmstart --config {cfg.name}`")
-        from relook.warmstart import warmstart
-        warmstart(cfg)
-    return Policy.from_pretrained(str(path), device=cfg.policy.device, dtype=cfg.policy.dtype,
-                                  lora=lora_kwargs(cfg) if cfg.policy.lora else None)
-
-
-def policy_from_spec(spec: str, cfg=None, device: str = "auto", dtype: str = "float32") -> Policy:
-    """`relook eval --model`: "" (the default config's tiny policy), a saved policy or HF directory, a .gguf
-    file, or a short name (relook.checkpoints.SHORT_NAMES). Raises ModelSpecError naming a bad spec."""
-    from relook.checkpoints import resolve
-    if not spec:
-        from relook.config import load_config
-        return load_policy(cfg or load_config("tiny"))
-    return Policy.from_pretrained(str(resolve(spec, cache_root(cfg) if cfg else ROOT / ".cache/relook")),
-                                  device=device, dtype=dtype)

@@ -18,6 +18,9 @@ long system prompt would triple its sequence length.
 """
 from __future__ import annotations
 
+# cached warm starts are keyed by it: bump when what a policy reads or writes changes
+PROTOCOL_VERSION = 2
+
 GET_FEEDBACK = "<get_feedback>"
 FEEDBACK_OPEN = "<mllm_feedback>"
 FEEDBACK_CLOSE = "</mllm_feedback>"

@@ -14,6 +14,8 @@ import json
 import random
 from pathlib import Path
 
+from relook.tasks import parse_task, save_tasks
+
 COLORS = {  # name -> hex; distinct enough that the critic's 40-unit tolerance never confuses two of them
     "red": "#e53935", "green": "#43a047", "blue": "#1e88e5", "navy": "#1a237e", "orange": "#fb8c00",
     "purple": "#8e24aa", "teal": "#00897b", "pink": "#d81b60", "black": "#212121", "gray": "#9e9e9e",
@@ -534,7 +536,6 @@ def checklist(spec: dict) -> list[dict]:
 
 
 def spec_task(spec: dict, task_id: str):
-    from relook.tasks import parse_task
     return parse_task({"id": task_id, "prompt": prompt_text(spec), "category": spec["category"],
                        "checklist": checklist(spec), "reference_html": page_html(spec),
                        "meta": {"source": "synthetic", "spec": spec}}, where=task_id)
@@ -557,7 +558,6 @@ def generate_tasks(n: int, seed: int = 0, prefix: str = "syn", categories=CATEGO
 
 
 def write_splits(out_dir="data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 50):
-    from relook.tasks import save_tasks
     train = generate_tasks(n_train, seed=seed, prefix="train")
     evals = generate_tasks(n_eval, seed=seed + 10_000, prefix="eval", exclude_prompts={t.prompt for t in train})
     out = Path(out_dir)

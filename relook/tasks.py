@@ -5,7 +5,7 @@ One task per line:
      "reference_html": optional}
 `description` is what an MLLM judge reads; `check` is the machine-checkable form the offline critic runs
 (see CHECK_KINDS). ArtifactsBench and WebGen-Bench records have descriptions only: they need the MLLM critic.
-The seeded synthetic generator lives in relook.synth; `generate_tasks`/`write_splits` are re-exported here.
+The seeded synthetic generator lives in relook.synth (which builds on this module, not the other way round).
 """
 from __future__ import annotations
 
@@ -288,13 +288,3 @@ def load_any(path: str | Path) -> list[Task]:
     if isinstance(first, dict) and "instruction" in first and "prompt" not in first:
         return load_webgen_bench(path)
     return load_tasks(path)
-
-
-def generate_tasks(n: int, seed: int = 0, **kw) -> list[Task]:
-    from relook.synth import generate_tasks as _gen
-    return _gen(n, seed=seed, **kw)
-
-
-def write_splits(out_dir: str | Path = "data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 50):
-    from relook.synth import write_splits as _write
-    return _write(out_dir, seed=seed, n_train=n_train, n_eval=n_eval)

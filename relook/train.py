@@ -31,72 +31,7 @@ import time
 from pathlib import Path
 
 from relook.config import BatchPlan, Config, ConfigError, batch_plan
-
-# environment variables by which launchers (torchrun, accelerate, MPI) tell a process how many there are
-WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-# what a child process must not inherit to run as a single process
-_DIST_VARS = WORLD_SIZE_VARS + ("RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK", "MASTER_ADDR",
-                                "MASTER_PORT", "TORCHELASTIC_RUN_ID", "ACCELERATE_USE_DEEPSPEED", "PMI_RANK",
-                                "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
-
-
-# ------------------------------------------------------------------------------------------- processes
-def env_world_size() -> int:
-    """The number of processes the launcher started (1 when run directly)."""
-    for k in WORLD_SIZE_VARS:
-        v = os.environ.get(k, "")
-        if v.strip().isdigit() and int(v) > 0:
-            return int(v)
-    return 1
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) of this process in the initialized process group, else (0, 1)."""
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _collective_device():
-    """Where a tensor for a collective must live: CPU for gloo (and MPI), this process's GPU for nccl."""
-    import torch
-    import torch.distributed as dist
-    backend = str(dist.get_backend()).lower()
-    if "gloo" in backend or backend == "mpi":     # also "cpu:gloo,cuda:nccl": gloo carries CPU tensors
-        return torch.device("cpu")
-    if "nccl" in backend:
-        return torch.device("cuda", torch.cuda.current_device())
-    from accelerate import PartialState        # xccl, hccl, ...: the accelerator accelerate set up for this rank
-    return PartialState().device
-
-
-def make_sync():
-    """`sync(flag) -> bool`: True when the flag is True on ANY rank (an all-reduce MAX of 0/1), so every rank
-    takes the rollout's loop decisions together and makes the same number of generate calls. Identity when a
-    single process runs."""
-    import torch
-    import torch.distributed as dist
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
-        return lambda flag: bool(flag)
-    device = _collective_device()
-
-    def sync(flag: bool) -> bool:
-        t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
-    return sync
-
-
-def gather_all(obj) -> list:
-    """Every rank's `obj`, in rank order, on every rank (a collective: each rank must call it equally often)."""
-    import torch.distributed as dist
-    rank, world = rank_and_world()
-    if world == 1:
-        return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)    # nccl: pickled through this rank's current GPU (set by accelerate)
-    return out
+from relook.distributed import LAUNCHER_VARS, env_world_size, gather_all, make_sync, rank_and_world
 
 
 # ------------------------------------------------------------------------------------------- rollout
@@ -362,7 +297,7 @@ def last_checkpoint(run_dir: Path) -> Path | None:
 def prepare_policy_files(cfg: Config) -> None:
     """Build what load_policy would build and cache (the warm start; a checkpoint conversion), loading nothing
     for training. `python -m relook.train prepare CONFIG.yaml` runs it in a single-process child."""
-    from relook.policy import cache_root, warm_path
+    from relook.checkpoints import cache_root, warm_path
     path = warm_path(cfg)
     if path is None:
         from relook.checkpoints import resolve
@@ -377,7 +312,7 @@ def _prepare_policy_first(cfg: Config, state, log) -> None:
     others wait, so two ranks never build the same cache. It does so in a child process without the launcher's
     variables: the warm start's own Trainer, run in this process, would join the process group and wait for ranks
     that are waiting here. Then every rank loads the model together (zero.Init under ZeRO-3 is a collective)."""
-    from relook.policy import warm_path
+    from relook.checkpoints import warm_path
     with state.local_main_process_first():
         if not state.is_local_main_process:
             return
@@ -387,7 +322,7 @@ def _prepare_policy_first(cfg: Config, state, log) -> None:
         log("train: building the policy's cache (warm start / conversion) on the main process")
         with tempfile.TemporaryDirectory() as d:
             cfg.save(Path(d) / "config.yaml")
-            env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}  # a single process (cuda:0)
+            env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARS}  # a single process (cuda:0)
             subprocess.run([sys.executable, "-m", "relook.train", "prepare", str(Path(d) / "config.yaml")],
                            env=env, check=True)
 
@@ -410,7 +345,7 @@ def train(cfg: Config, resume: bool = False, log=print) -> Path:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from relook.policy import load_policy
+    from relook.warmstart import load_policy
     from relook.rollout import make_environment
 
     run_dir = cfg.run_dir

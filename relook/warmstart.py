@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relook import synth
+from relook.checkpoints import cache_root, file_lock, lora_kwargs, resolve, warm_path
+from relook.config import ROOT
+from relook.policy import Policy
 from relook.protocol import GET_FEEDBACK, SELF_EDIT_FEEDBACK, Protocol
 
 REVISE_PLAN = "Plan: fix what the feedback names."
@@ -173,9 +176,7 @@ def warmstart(cfg, out: str | Path | None = None, log=print, force: bool = False
     """Warm-start the policy `cfg` names and save it (model + tokenizer) to its cache path: the kit's tiny policy
     is built from scratch; a real checkpoint is fine-tuned (LoRA when policy.lora, merged into the weights so GRPO
     can put a fresh adapter on top and keep the warm start as its KL reference)."""
-    from relook.policy import warm_path
 
-    from relook.checkpoints import file_lock
     out = Path(out) if out else warm_path(cfg)
     # two processes (a notebook and a training run, two ranks) asking for the same warm start: one builds it
     with file_lock(out.with_name(out.name + ".lock")):
@@ -192,7 +193,7 @@ def _warmstart(cfg, out: Path, log) -> Path:
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    from relook.policy import Policy, build_model, build_tokenizer, cache_root, lora_kwargs
+    from relook.policy import build_model, build_tokenizer
     from relook.tasks import load_tasks
 
     ws = cfg.warmstart
@@ -204,7 +205,6 @@ def _warmstart(cfg, out: Path, log) -> Path:
     demos = load_or_make_demos(cfg, tasks, out.parent)
     log(f"warmstart: {len(demos)} demonstrations from {len(tasks)} tasks in {time.time() - t0:.0f}s")
     if cfg.policy.model:
-        from relook.checkpoints import resolve
         base = resolve(cfg.policy.model, cache_root(cfg))
         policy = Policy.from_pretrained(str(base), device="cpu", dtype=cfg.policy.dtype,
                                         lora=lora_kwargs(cfg) if cfg.policy.lora else None)
@@ -277,3 +277,28 @@ def _counts(xs):
     for x in xs:
         out[x] = out.get(x, 0) + 1
     return out
+
+
+# ------------------------------------------------------------------------------------------- loading
+def load_policy(cfg, build: bool = True) -> Policy:
+    """The policy a config names, warm-started when the config asks for it (built and cached on first use, as
+    `relook warmstart` does), with a fresh LoRA adapter when policy.lora."""
+    path = warm_path(cfg)
+    if path is None:
+        path = resolve(cfg.policy.model, cache_root(cfg))
+    elif not (path / "config.json").exists():
+        if not build:
+            raise FileNotFoundError(f"no warm-started policy at {path}: run `relook warmstart --config {cfg.name}`")
+        warmstart(cfg)
+    return Policy.from_pretrained(str(path), device=cfg.policy.device, dtype=cfg.policy.dtype,
+                                  lora=lora_kwargs(cfg) if cfg.policy.lora else None)
+
+
+def policy_from_spec(spec: str, cfg=None, device: str = "auto", dtype: str = "float32") -> Policy:
+    """`relook eval --model`: "" (the default config's tiny policy), a saved policy or HF directory, a .gguf
+    file, or a short name (relook.checkpoints.SHORT_NAMES). Raises ModelSpecError naming a bad spec."""
+    if not spec:
+        from relook.config import load_config
+        return load_policy(cfg or load_config("tiny"))
+    return Policy.from_pretrained(str(resolve(spec, cache_root(cfg) if cfg else ROOT / ".cache/relook")),
+                                  device=device, dtype=dtype)

@@ -56,7 +56,8 @@ def test_two_ranks_train_the_smoke_config(tmp_path):
     # the saved policy is the trained one (the last checkpoint's weights), not the warm start
     from safetensors.torch import load_file
 
-    from relook.policy import Policy, default_tiny_path
+    from relook.checkpoints import default_tiny_path
+    from relook.policy import Policy
     trained = Policy.from_pretrained(str(out / "policy")).model.state_dict()
     ckpt = load_file(str(out / "checkpoint-2" / "model.safetensors"))
     warm = load_file(str(default_tiny_path(load_config("smoke", overrides)) / "model.safetensors"))

@@ -108,7 +108,8 @@ def test_smol_smoke_trains_lora_with_trainable_tag_rows(tmp_path):
     from safetensors.torch import load_file
 
     from relook.config import load_config
-    from relook.policy import Policy, warm_path
+    from relook.checkpoints import warm_path
+    from relook.policy import Policy
     from relook.protocol import TURN_TAGS
     out = tmp_path / "run"
     # weight decay moves every trainable weight even when a group's rewards tie (zero advantages)

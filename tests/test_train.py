@@ -16,7 +16,7 @@ METRIC_KEYS = {"step", "reward_mean", "reward_std", "valid_render_rate", "critic
 
 @pytest.fixture(scope="module")
 def smoke_policy():
-    from relook.policy import load_policy
+    from relook.warmstart import load_policy
     return load_policy(load_config("smoke"))
 
 

@@ -107,7 +107,7 @@ def _validate_check(check: Any, where: str, depth: int = 0):
         if not isinstance(check["equals"], (str, int, float)) or isinstance(check["equals"], bool):
             _fail(f"{where}.equals", "must be a CSS value (string or number)")
     if kind == "color":
-        from relook.critic import parse_color  # one color parser for tasks and critics
+        from relook.colors import parse_color  # one color parser for tasks and critics
         if parse_color(check["color"]) is None:
             _fail(f"{where}.color", f"not a color: {check['color']!r} (use #rrggbb, rgb(...) or a CSS name)")
     for f in ("tolerance", "threshold"):

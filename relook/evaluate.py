@@ -4,8 +4,9 @@
 
 Metrics: valid_render_rate (share of final answers that render), critic_score_mean (mean score, an invalid render
 counting 0 as in the reward; unparsable judge replies are counted in `critic_failures` and excluded, as the
-ArtifactsBench harness does), mean_turns (policy turns sampled per task), per_category, and seconds_per_task
-(inference wall time; judging excluded).
+ArtifactsBench harness does), mean_turns (policy turns sampled per task), per_category, per_difficulty (tasks
+that have one), and seconds_per_task (inference wall time; judging excluded). Per task: the score, the critic's
+own score, its raw reply and error, the answer.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def summarize(records: Sequence[dict], mode: str = "") -> dict:
     out["mode"] = mode
     out["per_category"] = {c: block([r for r in records if r["category"] == c])
                            for c in sorted({r["category"] for r in records})}
+    if any(r.get("difficulty") for r in records):  # benchmarks that grade their tasks (ArtifactsBench)
+        out["per_difficulty"] = {d: block([r for r in records if r.get("difficulty") == d])
+                                 for d in sorted({r.get("difficulty") for r in records}, key=str)}
     out["seconds_per_task"] = round(sum(r["seconds"] for r in records) / len(records), 4) if records else 0.0
     return out
 
@@ -51,9 +55,12 @@ def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, 
     records = []
     for t, a, r in zip(tasks, answers, results):
         score = None if r.reward is None else round(100.0 * r.reward, 2)  # zero rule: invalid -> 0
+        crit = getattr(r, "critique", None)  # a critic-in-loop TurnRecord keeps only the score and feedback
         records.append({"task_id": t.id, "category": t.category, "mode": mode, "valid": r.valid, "error": r.error,
-                        "score": score, "feedback": r.feedback, "seconds": round(a.seconds, 4),
-                        "n_turns": len(a.turns), "n_tokens": a.n_tokens, "answer": a.text})
+                        "score": score, "critic_score": r.score, "critic_error": crit.error if crit else None,
+                        "feedback": r.feedback, "judge_reply": crit.raw if crit else None,
+                        "seconds": round(a.seconds, 4), "n_turns": len(a.turns), "n_tokens": a.n_tokens,
+                        "answer": a.text, **{k: t.meta[k] for k in ("class", "difficulty") if k in t.meta}})
     summary = summarize(records, mode)
     summary["judge_seconds"] = round(judge_s, 2)
     if out_jsonl:

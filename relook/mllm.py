@@ -144,7 +144,15 @@ class MLLMCritic(Critic):
         self.stats = {"requests": 0, "retries": 0, "failures": 0}
 
     def __repr__(self):
-        return f"MLLMCritic(base_url={self.base_url!r}, model={self.model!r})"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
+
+    # the two places a judging protocol differs (relook.artifactsbench overrides both)
+    def messages(self, task, render: RenderResult) -> list[dict]:
+        return build_judge_messages(task, render, self.max_code_chars)
+
+    def parse(self, raw: str) -> tuple[float, str, list[dict]] | None:
+        """(score 0-100, feedback, items), or None: the reply is re-asked, then the critique fails."""
+        return parse_judge_reply(raw)
 
     def _client(self):
         loop = asyncio.get_running_loop()
@@ -160,7 +168,7 @@ class MLLMCritic(Critic):
             return not_rendered(render, self.name)
         t0 = time.perf_counter()
         client, sem = self._client()
-        messages = build_judge_messages(task, render, self.max_code_chars)
+        messages = self.messages(task, render)
         last_err, raw = "", None
         async with sem:
             for attempt in range(self.max_retries + 1):
@@ -177,7 +185,7 @@ class MLLMCritic(Critic):
                 except Exception as e:  # timeouts, 5xx, connection errors: retried
                     last_err = f"{type(e).__name__}: {str(e)[:200]}"
                     continue
-                parsed = parse_judge_reply(raw)
+                parsed = self.parse(raw)
                 if parsed is None:
                     last_err = "unparsable judge reply"
                     continue

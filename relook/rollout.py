@@ -29,7 +29,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from relook.critic import Critic, Critique, make_critic
 from relook.render import RenderConfig, RenderResult, extract_code, get_renderer, run_sync
@@ -53,20 +53,32 @@ class EnvResult:
 
 
 class Environment:
-    """The environment side of a turn: render the page, ask the critic, apply the zero rule."""
+    """The environment side of a turn: render the page, ask the critic, apply the zero rule.
+    `extract(text) -> page | None` replaces relook.render's extract_code (a benchmark's own rules: see
+    relook.artifactsbench); None from it is an invalid render (`no_code`)."""
 
     def __init__(self, critic: Critic | str = "checklist", zero_invalid: bool = True,
-                 render_config: RenderConfig | None = None, renderer=None, **critic_kw):
+                 render_config: RenderConfig | None = None, renderer=None,
+                 extract: Callable[[str], str | None] | None = None, **critic_kw):
         self.critic = make_critic(critic, **critic_kw) if isinstance(critic, str) else critic
         self.zero_invalid = zero_invalid
         self.render_config = render_config
         self.renderer = renderer
+        self.extract = extract
+
+    async def _render(self, renderer, text: str) -> RenderResult:
+        if self.extract is None:
+            return await renderer.render(text, config=self.render_config)
+        code = self.extract(text)
+        if code is None:
+            return RenderResult(valid=False, error="no_code", detail="no page found in the answer")
+        return await renderer.render(code, extract=False, config=self.render_config)
 
     async def step(self, task, text: str) -> EnvResult:
         ok, why = check_format(text)
         renderer = self.renderer or get_renderer()
         t0 = time.perf_counter()
-        res = await renderer.render(text, config=self.render_config)
+        res = await self._render(renderer, text)
         t1 = time.perf_counter()
         crit = await self.critic.critique(task, res)
         t2 = time.perf_counter()
@@ -84,13 +96,22 @@ class Environment:
         return run_sync(self.step_many(tasks, texts))
 
 
-def make_environment(cfg) -> Environment:
-    """The environment a config describes (critic kind, zero rule, render budget)."""
+def make_environment(cfg, protocol: str = "relook") -> Environment:
+    """The environment a config describes (critic kind, zero rule, render budget). `protocol="artifactsbench"`:
+    that benchmark's extraction, render settings and MLLM judge (relook.artifactsbench), with the config's
+    endpoint settings."""
     kw = {}
     if cfg.rollout.critic == "mllm":
         kw = {"base_url": cfg.critic.base_url or None, "model": cfg.critic.model or None,
               "timeout": cfg.critic.timeout, "max_retries": cfg.critic.max_retries,
               "concurrency": cfg.critic.concurrency}
+    if protocol == "artifactsbench":
+        if cfg.rollout.critic != "mllm":
+            raise ValueError("the ArtifactsBench protocol judges with the MLLM critic (rollout.critic=mllm)")
+        from relook.artifactsbench import environment
+        return environment(zero_invalid=cfg.rollout.zero_invalid, **kw)
+    if protocol != "relook":
+        raise ValueError(f"unknown protocol {protocol!r} (expected relook or artifactsbench)")
     return Environment(cfg.rollout.critic, zero_invalid=cfg.rollout.zero_invalid,
                        render_config=RenderConfig(timeout_s=cfg.render.timeout_s), **kw)
 

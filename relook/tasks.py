@@ -4,7 +4,8 @@ One task per line:
     {"id", "prompt", "category", "checklist": [{"id", "description", "check": {...}, "weight": 1}],
      "reference_html": optional}
 `description` is what an MLLM judge reads; `check` is the machine-checkable form the offline critic runs
-(see CHECK_KINDS). ArtifactsBench and WebGen-Bench records have descriptions only: they need the MLLM critic.
+(see CHECK_KINDS). ArtifactsBench and WebGen-Bench records have descriptions only: they need the MLLM critic
+(ArtifactsBench's loader and judging protocol live in relook.artifactsbench).
 The seeded synthetic generator lives in relook.synth (which builds on this module, not the other way round).
 """
 from __future__ import annotations
@@ -235,25 +236,10 @@ def _records(path: str | Path) -> list[tuple[int, dict]]:
 
 
 def load_artifactsbench(path: str | Path) -> list[Task]:
-    """ArtifactsBench records: `question`, a 10-item `checklist` of {title, description}, `class`, `difficulty`."""
-    tasks = []
-    for n, r in _records(path):
-        where = f"{path} record {n}"
-        if not isinstance(r, dict) or not isinstance(r.get("question"), str):
-            raise TaskFormatError(f"{where}: field 'question': missing (is this an ArtifactsBench file?)")
-        items = []
-        for i, c in enumerate(r.get("checklist") or []):
-            if isinstance(c, dict):
-                title, desc = str(c.get("title", "")).strip(), str(c.get("description", "")).strip()
-                text = f"{title}: {desc}" if title and desc else (title or desc)
-            else:
-                text = str(c).strip()
-            if text:
-                items.append(ChecklistItem(id=f"c{i}", description=text))
-        tid = str(r.get("index", r.get("id", n)))
-        tasks.append(Task(id=f"ab-{tid}", prompt=r["question"], category=str(r.get("class", "artifactsbench")),
-                          checklist=items, meta={"source": "artifactsbench", "difficulty": r.get("difficulty")}))
-    return tasks
+    """ArtifactsBench / ArtifactsBench-Lite records (`index`, `question`, a `checklist` of {id, title, description,
+    maxScore}, `class`, `difficulty`): relook.artifactsbench.load_lite, where the benchmark's protocol lives."""
+    from relook.artifactsbench import load_lite  # it builds on this module
+    return load_lite(path)
 
 
 def load_webgen_bench(path: str | Path) -> list[Task]:

@@ -68,7 +68,7 @@ def test_duplicate_task_ids_rejected(tmp_path):
 
 def test_artifactsbench_loader(tmp_path):
     rec = {"index": 7, "question": "Build a snake game", "class": "game", "difficulty": "hard",
-           "checklist": [{"title": f"Item {i}", "description": f"check {i}"} for i in range(10)]}
+           "checklist": [{"title": f"Item {i}", "description": f"check {i}", "maxScore": 10} for i in range(10)]}
     p = tmp_path / "ab.json"
     p.write_text(json.dumps([rec]))
     (t,) = load_artifactsbench(p)

@@ -31,8 +31,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relook.render import (EPOCH_MS, LAUNCH_ARGS, PAGE_URL, SANDBOX_JS, SHOT_JS, STYLE_PROPS, RenderConfig,  # noqa: E402
-                           _advance, _PageState, find_chromium)
+from relook.page import RenderConfig  # noqa: E402
+from relook.sandbox import EPOCH_MS, LAUNCH_ARGS, PAGE_URL, PageState, find_chromium  # noqa: E402
+from relook.timeline import SHOT_JS, STYLE_PROPS, advance, sandbox_script  # noqa: E402
 from render_bench import make_pages  # noqa: E402
 
 RUNGS = ["bare", "route", "ws", "init", "clock", "snap", "3shots"]
@@ -41,7 +42,7 @@ RUNGS = ["bare", "route", "ws", "init", "clock", "snap", "3shots"]
 async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
     """One page at rung `level` (an index into RUNGS); True when the first screenshot came back."""
     w, h = cfg.viewport
-    state = _PageState()
+    state = PageState()
     ctx = await browser.new_context(viewport={"width": w, "height": h})
     try:
         if level >= 1:
@@ -54,7 +55,7 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
         if level >= 2:
             await ctx.route_web_socket(re.compile(".*"), lambda ws: None)
         if level >= 3:
-            await ctx.add_init_script(SANDBOX_JS % {"seed": cfg.seed})
+            await ctx.add_init_script(sandbox_script(cfg.seed))
         if level >= 4:
             await ctx.clock.install(time=EPOCH_MS - 60_000)
             await ctx.clock.pause_at(EPOCH_MS)
@@ -69,11 +70,12 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
         now, sig, shots = 0, None, []
         for k, tp in enumerate(cfg.timepoints):
             if level >= 4:
-                await _advance(page, cfg.settle_ms if k == 0 else tp - now, state)
+                await advance(page, cfg.settle_ms if k == 0 else tp - now, state)
                 now = tp
             take = k == 0
             if level >= 5:
-                snap = json.loads(await page.evaluate(SHOT_JS, [tp, list(STYLE_PROPS), cfg.max_elements, sig]))
+                snap = json.loads(await page.evaluate(
+                    SHOT_JS, [tp, list(STYLE_PROPS), cfg.max_elements, len(STYLE_PROPS), sig]))
                 sig = snap["sig"]
                 take = take or (level >= 6 and not snap.get("same"))
             if take:

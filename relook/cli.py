@@ -1,6 +1,6 @@
 """relook command line. Each subcommand imports only what it needs (rendering does not load torch).
 
-    relook render PAGE.html [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
+    relook render FILE [FILE ...] [--raw] [--out DIR] [--timepoints 0,1000,2000] [--viewport 1280x720] [--timeout S] --json
     relook critique --task TASK.json PAGE.html [--critic checklist|text|mllm] --json
     relook warmstart --config tiny [--set key=value ...] [--force]
     relook train --config configs/tiny.yaml [--set key=value ...] [--out runs/NAME] [--resume]
@@ -57,6 +57,12 @@ def _positive(s: str) -> float:
     return v
 
 
+def _count(s: str) -> int:
+    if not s.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {s!r}")
+    return int(s)
+
+
 def _read_page(path: str) -> str:
     p = Path(path)
     if not p.is_file():
@@ -70,30 +76,46 @@ def _read_page(path: str) -> str:
 # ------------------------------------------------------------------------------------------------ render
 def cmd_render(args) -> int:
     from relook import render as R
-    code = _read_page(args.page)
+    texts = [_read_page(f) for f in args.pages]  # every file is read before anything renders: exit 2 loses nothing
     cfg = R.RenderConfig(viewport=args.viewport, timepoints=args.timepoints, timeout_s=args.timeout,
-                         full_page=args.full_page)
-    res = R.run_sync(_render_once(R, code, cfg))
-    out = Path(args.out) if args.out else Path("runs") / "render" / f"{Path(args.page).stem}-{R.code_hash(code)[:8]}"
-    paths = res.save(out) if res.screenshots else []
-    doc = {"valid": res.valid, "error": res.error, "screenshots": paths, "elapsed_ms": round(res.elapsed_ms, 1),
-           "detail": res.detail, "timepoints": res.timepoints, "page_errors": res.page_errors[:10],
-           "console_errors": res.console_errors[:10], "blocked_requests": len(res.blocked_requests)}
-    if args.json:
-        print(json.dumps(doc))
-    else:
-        state = "valid" if res.valid else f"INVALID ({res.error}: {res.detail})"
-        print(f"{args.page}: {state} in {res.elapsed_ms:.0f} ms")
-        for p in paths:
-            print("  ", p)
-        if res.blocked_requests:
-            print(f"  blocked {len(res.blocked_requests)} request(s), e.g. {res.blocked_requests[0]}")
+                         full_page=args.full_page, cdn_mirror=not args.no_mirror)
+    R.run_sync(_render_batch(R, args, texts, cfg))
     return 0
 
 
-async def _render_once(R, code, cfg):
-    async with R.Renderer(config=cfg, concurrency=1) as r:
-        return await r.render(code, extract=False)
+async def _render_batch(R, args, texts, cfg):
+    """One renderer pool for the whole batch; results printed in the order of the files, as they finish."""
+    import asyncio
+    async with R.Renderer(config=cfg, concurrency=args.concurrency or None) as r:
+        jobs = [asyncio.ensure_future(r.render(t, extract=not args.raw)) for t in texts]
+        for f, text, job in zip(args.pages, texts, jobs):
+            _report(R, args, f, text, await job)
+
+
+def _report(R, args, f, text, res):
+    if args.out and len(args.pages) == 1:
+        out = Path(args.out)
+    else:
+        h = R.code_hash(res.code if res.code is not None else text)[:8]
+        out = Path(args.out or Path("runs") / "render") / f"{Path(f).stem}-{h}"
+    paths = res.save(out) if res.screenshots else []
+    doc = {"file": f, "valid": res.valid, "error": res.error, "screenshots": paths,
+           "elapsed_ms": round(res.elapsed_ms, 1), "cpu_s": res.timings.get("cpu_s"), "detail": res.detail,
+           "infra": res.infra, "timepoints": res.timepoints, "page_errors": res.page_errors[:10],
+           "console_errors": res.console_errors[:10], "blocked_requests": len(res.blocked_requests),
+           "mirrored_requests": len(res.mirrored), "blocked": res.blocked_requests[:20],
+           "mirrored": res.mirrored[:20]}
+    if args.json:
+        print(json.dumps(doc), flush=True)
+        return
+    state = "valid" if res.valid else f"INVALID ({res.error}: {res.detail})"
+    print(f"{f}: {state} in {res.elapsed_ms:.0f} ms")
+    for p in paths:
+        print("  ", p)
+    if res.mirrored:
+        print(f"  served {len(res.mirrored)} request(s) from the CDN mirror, e.g. {res.mirrored[0]}")
+    if res.blocked_requests:
+        print(f"  refused {len(res.blocked_requests)} request(s), e.g. {res.blocked_requests[0]}")
 
 
 # ------------------------------------------------------------------------------------------------ critique
@@ -224,8 +246,10 @@ def cmd_eval(args) -> int:
         raise UsageError(f"{args.tasks}: these tasks have no machine checks (ArtifactsBench / WebGen-Bench style); "
                          "they need the MLLM critic: --critic mllm with RELOOK_CRITIC_BASE_URL set")
     cfg = load_config(None, [f"rollout.critic={args.critic}"])
+    # ArtifactsBench files are judged with the benchmark's own protocol (relook.artifactsbench)
+    protocol = "artifactsbench" if tasks[0].meta.get("source") == "artifactsbench" else "relook"
     try:
-        env = make_environment(cfg)
+        env = make_environment(cfg, protocol=protocol)
     except CriticNotConfigured as e:
         raise UsageError(str(e))
     try:
@@ -257,14 +281,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="relook", description="ReLook reproducibility kit")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("render", help="render a page: three temporal screenshots, sandboxed")
-    r.add_argument("page", help="HTML file")
-    r.add_argument("--out", help="directory for the PNGs (default runs/render/<page>-<hash>)")
+    r = sub.add_parser("render", help="render pages or model replies: three temporal screenshots, sandboxed")
+    r.add_argument("pages", nargs="+", metavar="FILE", help="model replies (the page is extracted as in training) "
+                   "or, with --raw, HTML pages")
+    r.add_argument("--raw", action="store_true", help="render each file as a page, as it is (no extraction)")
+    r.add_argument("--out", help="directory for the PNGs (default runs/render/<file>-<hash>; several files: one "
+                   "sub-directory each)")
     r.add_argument("--timepoints", type=_timepoints, default=(0, 1000, 2000), help="ms after load, e.g. 0,1000,2000")
     r.add_argument("--viewport", type=_viewport, default=(1280, 720), help="WIDTHxHEIGHT")
-    r.add_argument("--timeout", type=_positive, default=5.0, help="wall-clock budget in seconds")
+    r.add_argument("--timeout", type=_positive, default=5.0, help="the page's budget in CPU seconds (its share "
+                   "of the browser's CPU: a busy machine does not eat it)")
     r.add_argument("--full-page", action="store_true", help="capture the whole page height (clipped at 4000 px)")
-    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--no-mirror", action="store_true", help="refuse CDN libraries too (no offline mirror)")
+    r.add_argument("--concurrency", type=_count, default=0, help="renders at a time (default two per core)")
+    r.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     r.set_defaults(func=cmd_render)
 
     c = sub.add_parser("critique", help="score a page against a task's checklist")

@@ -15,9 +15,9 @@ CONFIG  ?= tiny
 RUN     ?= runs/$(CONFIG)
 PYTEST_ARGS ?=
 
-.PHONY: setup browser test train bench clean vllm test-vllm
+.PHONY: setup browser cdn test train bench clean vllm test-vllm
 
-setup: $(VENV)/.installed browser
+setup: $(VENV)/.installed browser cdn
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ $(VENV)/.installed: pyproject.toml
 
 browser:
 	bash scripts/install_chromium.sh
+
+# front-end libraries from npm, served offline to rendered pages in place of CDNs (relook/mirror.py)
+cdn:
+	bash scripts/install_cdn_mirror.sh
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

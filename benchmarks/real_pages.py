@@ -15,6 +15,7 @@ import asyncio
 import collections
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from relook.render import RenderConfig, Renderer  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-pages"
+
+
+def package(source: str) -> str:
+    """'@fortawesome/fontawesome-free@6.7.2/css/all.css' -> '@fortawesome/fontawesome-free'."""
+    return re.match(r"(@[^/@]+/[^/@]+|[^/@]+)", source).group(1)
 
 
 def pages_in(dirs: list[Path]) -> list[Path]:
@@ -48,7 +54,7 @@ async def run(paths: list[Path], concurrency: int, cfg: RenderConfig) -> dict:
         stats = dict(r.stats)
     kinds = collections.Counter(x.error or "valid" for x in res)
     refused = collections.Counter(urlsplit(u).netloc or u[:30] for x in res for u in x.blocked_requests)
-    mirrored = collections.Counter(s.split(" -> ", 1)[1].split("/", 1)[0] for x in res for s in x.mirrored)
+    mirrored = collections.Counter(package(s.split(" -> ", 1)[1]) for x in res for s in x.mirrored)
     invalid = {paths[i].name: {"error": x.error, "detail": x.detail[:160], "infra": x.infra,
                                "refused": x.blocked_requests[:5]}
                for i, x in enumerate(res) if not x.valid}

@@ -139,8 +139,8 @@ def make_pages(n: int) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------------------------- ours
 async def bench_ours(pages: list[tuple[str, str]], concurrency: int, config: RenderConfig | None = None,
-                     name: str = "ours", per_kind: bool = True) -> dict:
-    r = await Renderer(config=config or RenderConfig(), concurrency=concurrency).start()
+                     name: str = "ours", per_kind: bool = True, reuse: bool = False) -> dict:
+    r = await Renderer(config=config or RenderConfig(), concurrency=concurrency, reuse=reuse).start()
     try:
         # Warm-up on pages outside the set: browser start, first-context and JIT costs are paid once in
         # training, so they do not belong in steady-state throughput.
@@ -262,6 +262,7 @@ def main():
           f"{len(base_pages)} baseline\n")
 
     ours = asyncio.run(bench_ours(pages, args.concurrency))
+    reused = asyncio.run(bench_ours(pages, args.concurrency, name="ours_reuse", per_kind=False, reuse=True))
     one_tp = asyncio.run(bench_ours(pages, args.concurrency, RenderConfig(timepoints=(0,)), "ours_one_timepoint",
                                     per_kind=False)) if args.breakdown else None
     bare = asyncio.run(bench_bare(pages, args.concurrency, exe)) if args.breakdown else None
@@ -270,7 +271,7 @@ def main():
     def ratio(row):
         return row["renders_per_s"] / base["renders_per_s"] if base and base["renders_per_s"] > 0 else None
 
-    rows = [dict(ours, harness=f"ours (c={args.concurrency})")]
+    rows = [dict(ours, harness=f"ours (c={args.concurrency})"), dict(reused, harness="ours, contexts reused")]
     if one_tp:
         rows.append(dict(one_tp, harness="ours, one time point"))
     if bare:
@@ -281,9 +282,13 @@ def main():
     speedup = ratio(ours)
     if speedup is not None:
         print(f"\nspeed-up ours/baseline: {speedup:.1f}x  (on {cores} cores)")
-        for row, name in ((one_tp, "ours, one time point"), (bare, "bare isolated page")):
+        for row, name in ((reused, "ours, contexts reused"), (one_tp, "ours, one time point"),
+                          (bare, "bare isolated page")):
             if row:
                 print(f"  {name}/baseline: {ratio(row):.1f}x")
+    if bare:
+        for row, name in ((ours, "ours"), (reused, "ours, contexts reused")):
+            print(f"{name} / bare isolated page: {row['renders_per_s'] / bare['renders_per_s']:.2f}")
     print(f"ours, one render under load: p50 {ours['render_ms_p50']} ms, max {ours['render_ms_max']} ms "
           f"(budget {RenderConfig().timeout_s:g} s)")
     if ours["errors"]:
@@ -294,7 +299,9 @@ def main():
     if args.json:
         report = {"cpu_count": cores, "chromium": exe, "args": vars(args), "ours": ours, "baseline": base,
                   "speedup": round(speedup, 3) if speedup is not None else None,
-                  "ours_one_timepoint": one_tp, "bare": bare,
+                  "ours_reuse": reused, "ours_one_timepoint": one_tp, "bare": bare,
+                  "vs_bare": {k: round(v["renders_per_s"] / bare["renders_per_s"], 3) for k, v in
+                              (("ours", ours), ("ours_reuse", reused))} if bare else None,
                   "speedup_bare": round(ratio(bare), 3) if bare and base else None}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))

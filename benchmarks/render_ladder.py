@@ -57,8 +57,8 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
         if level >= 3:
             await ctx.add_init_script(sandbox_script(cfg.seed))
         if level >= 4:
-            await ctx.clock.install(time=EPOCH_MS - 60_000)
-            await ctx.clock.pause_at(EPOCH_MS)
+            await ctx.clock.install(time=(EPOCH_MS - 60_000) / 1000)
+            await ctx.clock.pause_at(EPOCH_MS / 1000)
         page = await ctx.new_page()
         if level >= 1:
             await page.goto(PAGE_URL, wait_until="commit")

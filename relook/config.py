@@ -83,8 +83,11 @@ class RolloutConfig:
 
 @dataclass
 class RenderSettings:
-    timeout_s: float = 5.0
-    concurrency: int = 0            # 0 = one render per core
+    timeout_s: float = 5.0          # the page's budget in CPU seconds (its share of the browser's CPU)
+    max_wall_s: float = 0.0         # hard wall cap (0 = 6 x timeout_s); past it the render is an infra failure
+    concurrency: int = 0            # 0 = the shared renderer (two renders per core)
+    cdn_mirror: bool = True         # common CDN libraries and fonts served from the offline mirror
+    reuse: bool = False             # training throughput: reuse contexts between pages (README: its isolation)
 
 
 @dataclass
@@ -279,6 +282,8 @@ def _validate(cfg: Config) -> Config:
         (cfg.train.weight_decay >= 0, "train.weight_decay must be >= 0"),
         (cfg.eval.mode in ("base", "self-edit", "critic"), "eval.mode must be base, self-edit or critic"),
         (cfg.render.timeout_s > 0, "render.timeout_s must be > 0"),
+        (cfg.render.max_wall_s >= 0, "render.max_wall_s must be >= 0 (0 = 6 x timeout_s)"),
+        (cfg.render.concurrency >= 0, "render.concurrency must be >= 0"),
         (cfg.policy.dtype in ("float32", "bfloat16", "float16"), "policy.dtype must be float32, bfloat16 or float16"),
         (0 <= cfg.warmstart.p_no_code + cfg.warmstart.p_blank + cfg.warmstart.p_broken <= 1,
          "warmstart.p_no_code + p_blank + p_broken must be within [0, 1]"),

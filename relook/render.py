@@ -29,11 +29,13 @@ from typing import Any, Sequence
 from relook.budget import Budget, CpuMeter
 from relook.page import (ERROR_KINDS, RenderConfig, RenderResult, code_hash, extract_code, invalid,  # noqa: F401
                          is_blank)
-from relook.sandbox import (EPOCH_MS, LAUNCH_ARGS, PAGE_URL, BrowserMissing, PageState, close_quietly,  # noqa: F401
-                            find_chromium, new_context)
+from relook.sandbox import (EPOCH_MS, LAUNCH_ARGS, PAGE_URL, BrowserMissing, PageState, Slot,  # noqa: F401
+                            cdn_mirror, close_quietly, find_chromium, new_slot)
 from relook.timeline import (SHOT_JS, STYLE_PROPS, Shooter, advance, do_action, expand_styles,  # noqa: F401
                              sandbox_script)
 
+
+REUSE_LIMIT = 50   # pages per reused context: its init scripts grow with every clock step (Playwright's clock log)
 
 # `load` of the current document (sandbox.js sets __relookLoaded before any page script runs)
 LOADED_JS = """() => window.__relookLoaded || (document.readyState === 'complete' ? true :
@@ -51,7 +53,7 @@ class Renderer:
     concurrent renders and a content-hash cache (identical code + settings + actions render once)."""
 
     def __init__(self, config: RenderConfig | None = None, concurrency: int | None = None,
-                 chromium: str | None = None, cache_size: int = 512):
+                 chromium: str | None = None, cache_size: int = 512, reuse: bool = False):
         self.config = config or RenderConfig()
         # Renders wait on IPC much of the time, so two per core keep the CPU busy; many more than that buys no
         # throughput and lets contention eat each page's time budget.
@@ -67,6 +69,11 @@ class Renderer:
         self._loop = None
         self._cdp = None
         self._meter = CpuMeter(self._cpu_times)
+        # reuse=True (opt-in, for training throughput): a context and its page serve one page after another, reset
+        # in between (Slot.reset). Cheaper than a fresh context per page; weaker isolation: the renderer process,
+        # its caches and its memory outlive a page (a slot is retired after REUSE_LIMIT pages or any failure).
+        self.reuse = reuse
+        self._idle: list[Slot] = []
         self.stats = {"renders": 0, "cache_hits": 0, "browser_restarts": 0, "timeouts": 0, "starved": 0,
                       "crashes": 0}
 
@@ -191,27 +198,40 @@ class Renderer:
         return list(await asyncio.gather(*(self.render(t, **kw) for t in texts)))
 
     # -- one render, with its time budget and recovery
+    async def _slot(self, browser, cfg: RenderConfig) -> Slot:
+        """A context for the next page: with reuse, an idle one of this browser, reset; else a fresh one."""
+        while self._idle:
+            slot = self._idle.pop()
+            if slot.ctx.browser is browser:
+                try:
+                    await asyncio.wait_for(slot.reset(cfg.viewport), 5)
+                    return slot
+                except Exception:
+                    pass
+            await close_quietly(slot.ctx, 3.0)
+        return await asyncio.wait_for(new_slot(browser, cfg), 10)
+
     async def _render_guarded(self, code: str, cfg: RenderConfig, actions: list[dict]) -> RenderResult:
         self.stats["renders"] += 1
         t0 = time.perf_counter()
         browser = self._browser
         state = PageState()
         try:
-            ctx = await asyncio.wait_for(new_context(browser, cfg, state, code), 10)
+            slot = await self._slot(browser, cfg)
         except BaseException as e:
             if isinstance(e, asyncio.CancelledError) and not _timed_out(e):
                 raise
             await self._restart(browser)
             browser = self._browser
-            state = PageState()
             try:
-                ctx = await asyncio.wait_for(new_context(browser, cfg, state, code), 10)
+                slot = await self._slot(browser, cfg)
             except BaseException as e2:
                 return invalid("render_error", f"browser unavailable: {e2!r}"[:300], code, infra=True)
+        slot.load(code, state, cdn_mirror() if cfg.cdn_mirror else None)
         res = None
         budget = Budget(cfg.timeout_s, cfg.wall_cap_s)
         try:
-            res = await self._within(budget, self._render_in(ctx, code, cfg, actions, state, t0))
+            res = await self._within(budget, self._render_in(slot, code, cfg, actions, state, t0))
         except _OverBudget as e:
             if state.crashed:
                 res = invalid("crash", "the page crashed", code)
@@ -231,8 +251,10 @@ class Renderer:
             else:  # we serve the page ourselves: a load that fails is ours to fix, not the page's
                 res = invalid("load_failed", msg, code, infra=True)
         finally:
-            closed = await close_quietly(ctx, 3.0)
-            if not closed:  # the context would not die: the browser is wedged, replace it
+            healthy = res is not None and res.error not in ("timeout", "crash", "load_failed") and not state.crashed
+            if self.reuse and healthy and slot.renders < REUSE_LIMIT and self._browser is browser:
+                self._idle.append(slot)
+            elif not await close_quietly(slot.ctx, 3.0):  # the context would not die: the browser is wedged
                 await self._restart(browser)
         state.fill(res)
         res.config = cfg
@@ -258,13 +280,8 @@ class Renderer:
                 task.cancel()
                 await asyncio.wait({task}, timeout=2.0)
 
-    async def _render_in(self, ctx, code, cfg: RenderConfig, actions, state, t0) -> RenderResult:
-        page = await ctx.new_page()
-        state.main = page
-        page.on("console", state.on_console)
-        page.on("pageerror", state.on_pageerror)
-        page.on("dialog", state.on_dialog)
-        page.on("crash", state.on_crash)
+    async def _render_in(self, slot: Slot, code, cfg: RenderConfig, actions, state, t0) -> RenderResult:
+        page = await slot.new_page()
         # Wait for `load` ourselves: Playwright's own wait follows a navigation the page starts during load,
         # which we answer with 204 and so never completes.
         await page.goto(PAGE_URL, wait_until="commit", timeout=cfg.wall_cap_s * 1000)
@@ -282,7 +299,7 @@ class Renderer:
             await advance(page, cfg.settle_ms, state)
 
         props = list(dict.fromkeys(STYLE_PROPS + list(cfg.extra_styles)))
-        shooter = Shooter(page, cfg)
+        shooter = Shooter(page, cfg, slot)
         now, sig = 0, None
         for tp in cfg.timepoints:
             if tp > now:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from relook.critic import Critic, Critique, make_critic
-from relook.render import RenderConfig, RenderResult, extract_code, get_renderer, run_sync
+from relook.render import RenderConfig, Renderer, RenderResult, extract_code, get_renderer, run_sync
 from relook.reward import accept, check_format, reward
 
 
@@ -112,8 +112,11 @@ def make_environment(cfg, protocol: str = "relook") -> Environment:
         return environment(zero_invalid=cfg.rollout.zero_invalid, **kw)
     if protocol != "relook":
         raise ValueError(f"unknown protocol {protocol!r} (expected relook or artifactsbench)")
-    return Environment(cfg.rollout.critic, zero_invalid=cfg.rollout.zero_invalid,
-                       render_config=RenderConfig(timeout_s=cfg.render.timeout_s), **kw)
+    r = cfg.render
+    renderer = Renderer(concurrency=r.concurrency or None, reuse=r.reuse) if r.reuse or r.concurrency else None
+    return Environment(cfg.rollout.critic, zero_invalid=cfg.rollout.zero_invalid, renderer=renderer,
+                       render_config=RenderConfig(timeout_s=r.timeout_s, max_wall_s=r.max_wall_s,
+                                                  cdn_mirror=r.cdn_mirror), **kw)
 
 
 # --------------------------------------------------------------------------------------------- episodes

@@ -49,22 +49,62 @@ class BrowserMissing(RuntimeError):
 
 
 
-async def new_context(browser, cfg, state: "PageState", code: str):
-    """A fresh, isolated browser context for one page: every request refused or served from the mirror,
-    navigation away answered 204, the sandbox init script and a paused virtual clock."""
+class Slot:
+    """One browser context and its page, and what they render now (`code`, `state`): the route handler and the
+    page's events read these, so a context reused for the next page (Renderer(reuse=True)) needs new values only."""
+
+    def __init__(self, ctx, viewport):
+        self.ctx, self.viewport = ctx, viewport
+        self.page = self.cdp = None
+        self.code, self.state, self.mirror, self.served = "", PageState(), None, False
+        self.renders = 0
+
+    def load(self, code: str, state: "PageState", mirror) -> None:
+        self.code, self.state, self.mirror, self.served = code, state, mirror, False
+        self.renders += 1
+
+    async def new_page(self):
+        """The context's page (created once), its events routed to whatever state the slot holds now."""
+        if self.page is None:
+            page = await self.ctx.new_page()
+            page.on("console", lambda m: self.state.on_console(m))
+            page.on("pageerror", lambda e: self.state.on_pageerror(e))
+            page.on("dialog", lambda d: self.state.on_dialog(d))
+            page.on("crash", lambda p: self.state.on_crash(p))
+            self.page = page
+        self.state.main = self.page
+        return self.page
+
+    async def reset(self, viewport) -> None:
+        """Make a used context look new to the next page: its document unloaded (timers, workers and listeners
+        go with it), the origin's storage cleared (cookies, localStorage, IndexedDB, cache storage, ...), the clock
+        back at EPOCH_MS (performance.now() and animation frames restart at 0 per document: sandbox.js) and the
+        viewport set."""
+        await self.page.goto("about:blank")
+        if self.cdp is None:
+            self.cdp = await self.ctx.new_cdp_session(self.page)
+        await self.cdp.send("Storage.clearDataForOrigin", {"origin": PAGE_URL.rstrip("/"), "storageTypes": "all"})
+        await self.ctx.clock.set_system_time(EPOCH_MS / 1000)
+        if tuple(viewport) != tuple(self.viewport):
+            await self.page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+            self.viewport = tuple(viewport)
+
+
+async def new_slot(browser, cfg) -> Slot:
+    """A fresh, isolated browser context: every request refused or served from the mirror, navigation away
+    answered 204, a paused virtual clock and the sandbox init script."""
     w, h = cfg.viewport
     ctx = await browser.new_context(viewport={"width": w, "height": h}, device_scale_factor=1,
                                     service_workers="block", accept_downloads=False, locale="en-US",
                                     timezone_id="UTC", color_scheme="light", reduced_motion="no-preference")
-    served = {"done": False}
-    mirror = _mirror() if cfg.cdn_mirror else None
+    slot = Slot(ctx, (w, h))
 
     async def on_route(route):
-        req = route.request
+        req, state, mirror = route.request, slot.state, slot.mirror
         try:
-            if req.url == PAGE_URL and not served["done"] and req.is_navigation_request():
-                served["done"] = True
-                await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=code)
+            if req.url == PAGE_URL and not slot.served and req.is_navigation_request():
+                slot.served = True
+                await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=slot.code)
             elif req.is_navigation_request():
                 state.blocked.append(req.url)
                 await route.fulfill(status=204)  # "No Content": the navigation is dropped, the page stays
@@ -80,22 +120,23 @@ async def new_context(browser, cfg, state: "PageState", code: str):
             pass
 
     def on_ws(ws):
-        state.blocked.append(ws.url)
+        slot.state.blocked.append(ws.url)
         asyncio.ensure_future(_quiet(ws.close()))
 
     await ctx.route("**/*", on_route)
     await ctx.route_web_socket(re.compile(".*"), on_ws)
-    await ctx.add_init_script(sandbox_script(cfg.seed))
     # The clock is the context's: installed before the page exists, it reaches the document through an init
     # script instead of being evaluated into the blank page first. install() lets time flow until
-    # pause_at(); starting 60 s early keeps pause_at() in the future.
-    await ctx.clock.install(time=EPOCH_MS - 60_000)
-    await ctx.clock.pause_at(EPOCH_MS)
-    ctx.on("page", state.on_page)
-    return ctx
+    # pause_at(); starting 60 s early keeps pause_at() in the future. The sandbox script comes after it, so it
+    # can rebase the clock's performance.now() to the document's start.
+    await ctx.clock.install(time=(EPOCH_MS - 60_000) / 1000)  # Python takes seconds
+    await ctx.clock.pause_at(EPOCH_MS / 1000)
+    await ctx.add_init_script(sandbox_script(cfg.seed))
+    ctx.on("page", lambda p: slot.state.on_page(p))
+    return slot
 
 
-def _mirror():
+def cdn_mirror():
     """The offline CDN mirror, or None when it is not installed (then every request is refused, as before)."""
     from relook.mirror import default_mirror
     m = default_mirror()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from importlib import resources
+from types import SimpleNamespace
 
 # Page-side scripts live in relook/js/*.js, each a function expression (Playwright calls a function with its arg).
 def _js(name: str) -> str:
@@ -48,8 +49,9 @@ class Shooter:
     """PNG screenshots over CDP with Chromium's fast encoder (a third of Playwright's per-shot cost);
     Playwright's own screenshot is the fallback and does full-page shots."""
 
-    def __init__(self, page, cfg):
-        self.page, self.cfg, self.cdp = page, cfg, None
+    def __init__(self, page, cfg, slot=None):
+        self.page, self.cfg = page, cfg
+        self.slot = slot if slot is not None else SimpleNamespace(cdp=None)  # a reused slot keeps its CDP session
 
     async def shot(self) -> bytes:
         page, cfg = self.page, self.cfg
@@ -61,9 +63,9 @@ class Shooter:
                                          clip={"x": 0, "y": 0, "width": w,
                                                "height": min(max(h, full_h), cfg.max_full_height)})
         try:
-            if self.cdp is None:
-                self.cdp = await page.context.new_cdp_session(page)
-            r = await self.cdp.send("Page.captureScreenshot", {
+            if self.slot.cdp is None:
+                self.slot.cdp = await page.context.new_cdp_session(page)
+            r = await self.slot.cdp.send("Page.captureScreenshot", {
                 "format": "png", "optimizeForSpeed": True, "captureBeyondViewport": False,
                 "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}})
             return base64.b64decode(r["data"])

@@ -253,3 +253,41 @@ def test_render_ladder_runs():
     assert p.returncode == 0, p.stderr[-2000:]
     rungs = [ln.split()[0] for ln in p.stdout.splitlines()[1:] if ln.strip()]
     assert rungs == ["bare", "route", "ws", "init", "clock", "snap", "3shots"]
+
+
+def test_page_time_is_2025_and_frames_do_not_depend_on_history():
+    page = ("<html><body><p id=d></p><canvas id=c width=200 height=60></canvas><script>"
+            "document.getElementById('d').textContent = new Date().toISOString() + ' ' + performance.now();"
+            "const g = document.getElementById('c').getContext('2d');"
+            "function f(t) { g.clearRect(0, 0, 200, 60); g.fillRect(90 + 80 * Math.sin(t / 300), 20, 20, 20);"
+            " requestAnimationFrame(f); } requestAnimationFrame(f);</script></body></html>")
+
+    async def go():
+        async with R.Renderer(concurrency=1) as iso:
+            a = await iso.render(page, extract=False)
+        async with R.Renderer(concurrency=1, reuse=True) as r:   # the same context serves page after page
+            b = [await r.render(page + f"<!-- {i} -->", extract=False) for i in range(3)]
+        return a, b
+
+    a, b = asyncio.run(go())
+    assert a.select("#d")[0]["text"] == "2025-01-01T00:00:00.000Z 0"
+    assert a.screenshots[1] != a.screenshots[2]                       # it animates...
+    for x in b:                                                     # ...and every render draws the same frames
+        assert x.select("#d")[0]["text"] == "2025-01-01T00:00:00.000Z 0" and x.screenshots == a.screenshots
+
+
+def test_reused_context_forgets_the_previous_page():
+    writer = ("<html><body><h1 id=h>w</h1><script>localStorage.setItem('k', 'left behind');"
+              "document.cookie = 'c=1'; sessionStorage.setItem('s', 'x'); setInterval(() => document.title = 'x', 10);"
+              "indexedDB.open('db', 1);</script></body></html>")
+    reader = ("<html><body><h1 id=h></h1><script>indexedDB.databases().then(d => {"
+              "document.getElementById('h').textContent = [localStorage.getItem('k'), document.cookie,"
+              " sessionStorage.getItem('s'), d.length, document.title].join('|'); });</script></body></html>")
+
+    async def go():
+        async with R.Renderer(concurrency=1, reuse=True) as r:
+            await r.render(writer, extract=False)
+            return await r.render(reader, extract=False), len(r._idle)
+
+    res, idle = asyncio.run(go())
+    assert res.select("#h")[0]["text"] == "|||0|" and idle == 1

@@ -22,10 +22,12 @@ from relook import infer
 def summarize(records: Sequence[dict], mode: str = "") -> dict:
     def block(rs):
         judged = [r for r in rs if r["score"] is not None]
+        seen = [r for r in rs if not r.get("infra")]  # a render that failed through our fault says nothing
         return {"n_tasks": len(rs),
-                "valid_render_rate": round(sum(r["valid"] for r in rs) / len(rs), 4) if rs else 0.0,
+                "valid_render_rate": round(sum(r["valid"] for r in seen) / len(seen), 4) if seen else 0.0,
                 "critic_score_mean": round(sum(r["score"] for r in judged) / len(judged), 2) if judged else None,
-                "critic_failures": len(rs) - len(judged),
+                "critic_failures": len(rs) - len(judged) - (len(rs) - len(seen)),
+                "infra_failures": len(rs) - len(seen),
                 "mean_turns": round(sum(r.get("n_turns", 1) for r in rs) / len(rs), 3) if rs else 0.0}
     out = block(records)
     out["mode"] = mode
@@ -57,6 +59,7 @@ def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, 
         score = None if r.reward is None else round(100.0 * r.reward, 2)  # zero rule: invalid -> 0
         crit = getattr(r, "critique", None)  # a critic-in-loop TurnRecord keeps only the score and feedback
         records.append({"task_id": t.id, "category": t.category, "mode": mode, "valid": r.valid, "error": r.error,
+                        "infra": bool(getattr(r, "infra", False)),
                         "score": score, "critic_score": r.score, "critic_error": crit.error if crit else None,
                         "feedback": r.feedback, "judge_reply": crit.raw if crit else None,
                         "seconds": round(a.seconds, 4), "n_turns": len(a.turns), "n_tokens": a.n_tokens,

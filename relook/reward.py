@@ -1,8 +1,8 @@
 """Reward and Forced Optimization — pure functions.
 
 * reward(render, critique): exactly 0 for an invalid render or a format violation (the paper's zero rule, which
-  anchors renderability and stops reward hacking), else critic score / 100. None when the critic failed: a
-  failure is not a zero, it is excluded upstream (NaN in GRPO).
+  anchors renderability and stops reward hacking), else critic score / 100. None when the critic failed or the
+  render failed through our fault (render.infra): a failure is not a zero, it is excluded upstream (NaN in GRPO).
 * accept(best_so_far, candidate): Forced Optimization admits a revision only if it strictly beats the best
   score so far; `forced_optimization` replays the resample-up-to-K rule on a hand-made sequence.
 """
@@ -34,7 +34,10 @@ def check_format(turn_text: str | None) -> tuple[bool, str]:
 
 def reward(render, critique, *, zero_invalid: bool = True, format_ok: bool = True) -> float | None:
     """0.0 for an invalid render or a format violation (unless `zero_invalid` is off, the ablation), None when
-    the critic failed, else score/100."""
+    the critic failed or the render failed through no fault of the page (`render.infra`: the browser was down, the
+    machine too busy), else score/100."""
+    if getattr(render, "infra", False):
+        return None
     if zero_invalid and (not render.valid or not format_ok):
         return 0.0
     if critique is None or critique.score is None:

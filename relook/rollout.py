@@ -48,6 +48,7 @@ class EnvResult:
     feedback: str
     render: RenderResult = field(repr=False, default=None)
     critique: Critique = field(repr=False, default=None)
+    infra: bool = False          # the render failed through no fault of the page (reward None)
     render_s: float = 0.0        # this page's render / critique time (pages of a batch overlap)
     critique_s: float = 0.0
 
@@ -86,8 +87,10 @@ class Environment:
         feedback = crit.feedback if crit.score is not None else "The critic could not judge this page."
         if not ok and res.valid:
             feedback = f"Format problem: {why}.\n{feedback}"
+        if res.infra:
+            feedback = "The page could not be rendered this time (the renderer's fault, not the page's)."
         return EnvResult(text=text, valid=res.valid, error=res.error, format_ok=ok, score=crit.score, reward=rew,
-                         feedback=feedback, render=res, critique=crit, render_s=t1 - t0, critique_s=t2 - t1)
+                         feedback=feedback, infra=res.infra, render=res, critique=crit, render_s=t1 - t0, critique_s=t2 - t1)
 
     async def step_many(self, tasks: Sequence, texts: Sequence[str]) -> list[EnvResult]:
         return list(await asyncio.gather(*(self.step(t, x) for t, x in zip(tasks, texts))))
@@ -134,6 +137,7 @@ class TurnRecord:
     admitted: bool
     stopped: str                 # feedback | eos | length
     n_tokens: int
+    infra: bool = False          # render failed through our fault: reward None, not 0
     shots: list[str] = field(default_factory=list)
 
 
@@ -230,7 +234,7 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
         for e, s, r in zip(group, samples, results):
             tr = TurnRecord(turn=turn, attempt=attempt, text=s.text, code=extract_code(s.text), valid=r.valid,
                             error=r.error, score=r.score, reward=r.reward, feedback=r.feedback, admitted=False,
-                            stopped=s.stopped, n_tokens=len(s.ids))
+                            stopped=s.stopped, n_tokens=len(s.ids), infra=r.infra)
             if rec is not None and r.render is not None and r.render.screenshots:
                 tr.shots = r.render.save(rec / "shots" / e.id, stem=f"t{turn}a{attempt}")
             e.turns.append(tr)
@@ -258,7 +262,9 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     samples = sample(eps, False, first_budget)
     for e, s, tr in zip(eps, samples, score(eps, samples, 0, 0)):
         admit(e, s, tr, with_feedback=False)
-        if not revise_invalid_first and not e.done and not tr.valid:  # no code is an invalid render too
+        if tr.infra:  # nothing to judge and nothing to learn from: the trajectory is left out (reward None)
+            e.done, e.stop_reason = True, "infra failure"
+        elif not revise_invalid_first and not e.done and not tr.valid:  # no code is an invalid render too
             e.done, e.stop_reason = True, "invalid first render"
 
     tries = 1 + (cfg.max_resamples if cfg.forced_optimization else 0)

@@ -42,7 +42,8 @@ def episode_summary(e) -> dict:
             "final_reward": None if f is None else f.reward,
             "first_valid": bool(e.turns and e.turns[0].valid),
             "revisions_admitted": [bool(t.admitted) for t in e.turns if t.turn > 0],
-            "turns": len(e.admitted), "resamples": e.resamples, "completion_tokens": len(e.completion_ids)}
+            "turns": len(e.admitted), "resamples": e.resamples, "completion_tokens": len(e.completion_ids),
+            "infra": sum(bool(t.infra) for t in e.turns)}
 
 
 def episode_stats(eps) -> dict:
@@ -62,7 +63,9 @@ def episode_stats(eps) -> dict:
         "fo_admission_rate": (sum(revisions) / len(revisions)) if revisions else float("nan"),
         "mean_turns": sum(s["turns"] for s in ss) / n,
         "resamples": sum(s["resamples"] for s in ss) / n,
-        "critic_failures": sum(1 for s in ss if s["reward"] is None),
+        "critic_failures": sum(1 for s in ss if s["reward"] is None) - sum(bool(s.get("infra")) for s in ss
+                                                                         if s["reward"] is None),
+        "infra_failures": sum(s.get("infra", 0) for s in ss),   # sampled turns whose render failed through our fault
         "completion_tokens": sum(s["completion_tokens"] for s in ss) / n,
     }
 

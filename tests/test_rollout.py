@@ -174,3 +174,46 @@ def test_ranks_make_the_same_number_of_generate_calls(env):
     assert eps[1][0].reward == 1.0 and len(eps[1][0].turns) == 1 and eps[1][0].stop_reason == "perfect score"
     for tm in timings:
         assert tm["generate_s"] > 0 and tm["render_s"] > 0 and tm["critique_s"] > 0
+
+
+# ------------------------------------------------------------------------------------------------ infra failures
+def test_a_render_that_fails_through_our_fault_is_excluded_not_zero():
+    """Injected faults: a machine too busy to render in time, a browser that cannot open a page. Neither is the
+    page's fault: reward None (left out of the group baseline), counted as infra_failures, never 0."""
+    import relook.render as R
+    from relook.evaluate import summarize
+    from relook.train import episode_stats
+
+    starved = Environment("checklist", render_config=R.RenderConfig(max_wall_s=0.001))
+    pol = ScriptedPolicy([GOOD, GOOD])
+    (ep,) = run_episodes(pol, [TASK], starved, cfg())
+    t = ep.turns[0]
+    assert t.infra and not t.valid and t.reward is None and ep.reward is None
+    assert ep.stop_reason == "infra failure" and len(ep.turns) == 1
+    stats = episode_stats([ep])
+    assert stats["infra_failures"] == 1 and stats["critic_failures"] == 0
+    rec = {"valid": False, "score": None, "infra": True, "category": "x", "seconds": 0.1}
+    ok = {"valid": True, "score": 50.0, "category": "x", "seconds": 0.1}
+    s = summarize([rec, ok])
+    assert s["valid_render_rate"] == 1.0 and s["infra_failures"] == 1 and s["critic_failures"] == 0
+
+
+def test_browser_that_cannot_open_pages_is_an_infra_failure(monkeypatch):
+    import asyncio
+
+    import relook.render as R
+
+    async def broken(browser, cfg):
+        raise RuntimeError("Target page, context or browser has been closed")
+
+    monkeypatch.setattr(R, "new_slot", broken)
+
+    async def go():
+        async with R.Renderer() as r:
+            return await r.render("<html><body><h1>fine page</h1></body></html>", extract=False), r.stats
+
+    res, stats = asyncio.run(go())
+    assert res.error == "render_error" and res.infra and stats["browser_restarts"] == 1
+    from relook.critique import not_rendered
+    from relook.reward import reward
+    assert reward(res, not_rendered(res, "checklist")) is None

@@ -352,6 +352,31 @@ def test_vllm_serve_refuses_a_fourth_image(vlm_server, shots):
     print(f"\n4 images: HTTP 400: {str(e.value)[:200]}")
 
 
+def test_artifactsbench_judge_against_vllm_serve(vlm_server):
+    """The benchmark's own protocol against a real server: a Lite task (10-item checklist) and three full-page
+    1280-wide shots in one user message are accepted; the random model's reply has no "Overall Score", so the
+    task is a critic failure (excluded from the benchmark's mean), never a 0."""
+    from openai import OpenAI
+
+    from relook import artifactsbench as ab
+    from relook.render import render
+    (task,) = ab.load_lite(ROOT / "tests" / "data" / "artifactsbench_lite_mini.jsonl")[:1]
+    answer = ("```html\n<!doctype html><html><body style='margin:0'><h1>Clock</h1>"
+              + "<p>line</p>" * 60 + "</body></html>\n```")
+    rr = render(ab.extract_answer(answer), extract=False, config=ab.RENDER_CONFIG)
+    assert rr.valid and len(rr.screenshots) == 3
+    critic = ab.ArtifactsBenchCritic(base_url=vlm_server.base_url, model=vlm_server.model, timeout=120,
+                                     max_retries=1, backoff=0.1, max_tokens=32)
+    c = critic.critique_sync(task, rr)
+    assert c.score is None or 0 <= c.score <= 100
+    if c.score is None:
+        assert c.error == "unparsable judge reply", c.error   # answered, not refused: the request fits
+    r = OpenAI(base_url=vlm_server.base_url, api_key="EMPTY").chat.completions.create(
+        model=vlm_server.model, messages=ab.build_messages(task, rr), max_tokens=4, temperature=0)
+    print(f"\nArtifactsBench judge via vllm serve: score {c.score}, error {c.error}; prompt tokens "
+          f"{r.usage.prompt_tokens} (10 checklist items, three full-page shots)")
+
+
 if __name__ == "__main__":  # the colocate run's child process (see the module docstring)
     if len(sys.argv) == 3 and sys.argv[1] == "colocate":
         _colocate_main(sys.argv[2])

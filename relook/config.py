@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / "configs"
 
 
+def project_path(path: str | Path) -> Path:
+    """A path of the project: absolute stays, relative is under the repository root. Run directories and the
+    notebooks' run/out parameters mean the same folder whatever the working directory (notebooks run from
+    notebooks/, `make train` from the root)."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else ROOT / p
+
+
 class ConfigError(ValueError):
     """An unknown key or a bad value; the message names the key."""
 
@@ -57,8 +65,10 @@ class WarmstartConfig:
     p_broken: float = 0.25
     p_perfect: float = 0.5          # of the valid first attempts (the rest carry one or two flaws)
     p_self_edit: float = 0.2        # revisions after the critic-free self-edit prompt instead of feedback
-    p_revision_invalid: float = 0.15  # a revision that breaks the page
-    p_revision_flawed: float = 0.25   # a revision that still misses something
+    p_fix: float = 0.7              # a revision fixes each flaw the feedback names with this probability
+    p_self_fix: float = 0.3         # a self-edit (no feedback) fixes each flaw with this probability
+    p_revision_invalid: float = 0.1   # a revision that breaks the page
+    p_revision_flawed: float = 0.15   # a revision that slips a new flaw into a part that was right
     max_demo_turns: int = 3
     epochs: float = 6.0
     lr: float = 3e-3
@@ -138,7 +148,7 @@ class EvalConfig:
 class Config:
     name: str = "default"
     seed: int = 0
-    out_dir: str = ""               # "" = runs/<name>
+    out_dir: str = ""               # "" = runs/<name>; relative to the repository root (see run_dir)
     tasks: str = "data/tasks/train.jsonl"
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
@@ -163,7 +173,9 @@ class Config:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.out_dir or f"runs/{self.name}")
+        """out_dir (default runs/<name>) under the repository root when relative: a notebook (cwd notebooks/) and
+        `make train` (cwd the root) share runs/tiny. The CLI makes a user's relative --out absolute first."""
+        return project_path(self.out_dir or f"runs/{self.name}")
 
     def resolve(self, path: str) -> Path:
         """Relative data paths resolve against the project root, so notebooks can run from notebooks/."""

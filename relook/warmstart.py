@@ -71,45 +71,72 @@ def _sample_flaws(spec, rng, n) -> dict:
     return {i: rng.choice(synth.COMPONENTS[comps[i]["kind"]].flaws) for i in idx}
 
 
-def _revision(spec: dict, rng: random.Random, ws) -> tuple[str, str | None, bool]:
-    """(kind, code, cut) for a revision. Like a real weak policy, a revision does not always succeed: it may
-    still carry a flaw, or break the page, so both first attempts and revisions leave room for RL."""
-    u = rng.random()
-    if u < ws.p_revision_invalid:
+def _named(spec: dict, critique) -> set[int]:
+    """Components whose checklist items the critic failed: what its feedback names."""
+    failed = {it.id for it in (critique.items if critique is not None else []) if not it.passed}
+    return {i for i, c in enumerate(spec["components"])
+            if any(iid in failed for iid, _, _ in synth.COMPONENTS[c["kind"]].items(synth._params(c)))}
+
+
+def _revision(spec: dict, rng: random.Random, ws, prev: str, flaws: dict, named: set[int] | None
+              ) -> tuple[str, str | None, bool, dict]:
+    """(kind, code, cut, flaws) of a revision of an attempt (`prev`: its kind, `flaws`: its component flaws).
+    With feedback (`named`: the components it names) each named flaw is fixed with p_fix and nothing else
+    changes; without (self-edit, `named=None`) the policy has only the task and its own page, so a flaw is fixed
+    with the lower p_self_fix. Either way a revision may break the page (p_revision_invalid) or slip a new
+    flaw into a part that was right (p_revision_flawed): a weak policy's revision, not the reference page."""
+    if rng.random() < ws.p_revision_invalid:
         kind = rng.choice(["blank", "broken"])
-        return kind, synth.flawed_page(spec, rng, kind), kind == "broken"
-    if u < ws.p_revision_invalid + ws.p_revision_flawed:
-        return "flawed", synth.flawed_page(spec, rng, _sample_flaws(spec, rng, 1)), False
-    return "perfect", synth.page_html(spec), False
+        return kind, synth.flawed_page(spec, rng, kind), kind == "broken", {}
+    p = ws.p_fix if named is not None else ws.p_self_fix
+    if prev in synth.PAGE_FLAWS:  # no page, a blank one, one cut off: write it again, with typical mistakes
+        if rng.random() >= p:
+            return prev, synth.flawed_page(spec, rng, prev), prev == "broken", {}
+        left = _sample_flaws(spec, rng, rng.choice([0, 1, 1, 2]))
+    else:
+        left = {i: f for i, f in flaws.items() if not ((named is None or i in named) and rng.random() < p)}
+    if rng.random() < ws.p_revision_flawed:
+        fresh = [i for i in range(len(spec["components"])) if i not in left and i not in flaws]
+        if fresh:
+            i = rng.choice(fresh)
+            left[i] = rng.choice(synth.COMPONENTS[spec["components"][i]["kind"]].flaws)
+    if not left:
+        return "perfect", synth.page_html(spec), False, {}
+    return "flawed", synth.flawed_page(spec, rng, left), False, left
 
 
 def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
-    """Build demonstrations; the feedback is what the real environment (render + critic) says about each
-    attempt, computed in batches. A demo ends once a revision is perfect, or after `max_demo_turns`."""
+    """Build demonstrations turn by turn: each attempt is rendered and judged by the real environment, and the
+    next attempt revises what that judgement names (a self-edit demo gets no judgement: it revises blind). A demo
+    ends once an attempt is perfect, or after `max_demo_turns`."""
     rng = random.Random(seed)
-    drafts = []  # (task, [(plan, code, cut)], first_kind, self_edit)
+    live = []  # [task, spec, [(plan, code, cut)], [feedback], first kind, self_edit, (kind, flaws) of the last]
     for t in tasks:
         spec = t.meta["spec"]
         for _ in range(ws.demos_per_task):
             kind, code, cut, flaws = _first_attempt(spec, rng, ws)
-            attempts = [(synth.plan_text(spec), code, cut)]
-            self_edit = rng.random() < ws.p_self_edit
-            plan = SELF_EDIT_PLAN if self_edit else REVISE_PLAN
-            last = kind
-            while last != "perfect" and len(attempts) < ws.max_demo_turns:
-                last, code, cut = _revision(spec, rng, ws)
-                attempts.append((plan, code, cut))
-            drafts.append((t, attempts, kind, self_edit))
-    # environment feedback for every attempt that is followed by a revision
-    need = [(t, turn_text(p, c, GET_FEEDBACK, cut)) for t, atts, _, se in drafts if not se for p, c, cut in atts[:-1]]
-    results = env.step_many_sync([t for t, _ in need], [x for _, x in need]) if need else []
-    fb_iter = iter(r.feedback for r in results)
-    demos = []
-    for t, atts, kind, self_edit in drafts:
-        turns = [turn_text(p, c, "", cut) for p, c, cut in atts]
-        fbs = [SELF_EDIT_FEEDBACK if self_edit else next(fb_iter) for _ in atts[:-1]]
-        demos.append(Demo(t.id, t.prompt, turns, fbs, kind))
-    return demos
+            live.append([t, spec, [(synth.plan_text(spec), code, cut)], [], kind, rng.random() < ws.p_self_edit,
+                         (kind, flaws)])
+    done = []
+    while live:
+        going = [d for d in live if d[6][0] != "perfect" and len(d[2]) < ws.max_demo_turns]
+        done += [d for d in live if not (d[6][0] != "perfect" and len(d[2]) < ws.max_demo_turns)]
+        if not going:
+            break
+        judged = [d for d in going if not d[5]]
+        results = env.step_many_sync([d[0] for d in judged], [turn_text(*d[2][-1][:2], GET_FEEDBACK, d[2][-1][2])
+                                                              for d in judged]) if judged else []
+        verdict = {id(d): r for d, r in zip(judged, results)}
+        for d in going:
+            r = verdict.get(id(d))
+            d[3].append(SELF_EDIT_FEEDBACK if r is None else r.feedback)
+            named = None if r is None else _named(d[1], r.critique)
+            kind, code, cut, flaws = _revision(d[1], rng, ws, d[6][0], d[6][1], named)
+            d[2].append((SELF_EDIT_PLAN if d[5] else REVISE_PLAN, code, cut))
+            d[6] = (kind, flaws)
+        live = going
+    return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind)
+            for t, _, atts, fbs, kind, _, _ in done]
 
 
 def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
@@ -122,7 +149,7 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     ws = cfg.warmstart
     key = config_hash({"tasks": [t.to_dict() for t in tasks], "ws": {k: v for k, v in asdict(ws).items()
                        if k not in ("epochs", "lr", "batch_size", "grad_accum", "max_length", "enabled")},
-                       "render": asdict(cfg.render), "version": 2})
+                       "render": asdict(cfg.render), "version": 3})
     path = Path(cache_dir) / f"demos-{key}.jsonl"
     if path.exists():
         return [Demo(**json.loads(ln)) for ln in path.read_text().splitlines() if ln.strip()]

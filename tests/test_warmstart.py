@@ -1,0 +1,55 @@
+"""Warm-start demonstrations: a revision fixes what the feedback names and only that; a self-edit revises blind."""
+import random
+from dataclasses import replace
+
+from relook import synth
+from relook.config import WarmstartConfig
+from relook.protocol import SELF_EDIT_FEEDBACK
+from relook.warmstart import _named, _revision, make_demos
+
+TASK = synth.generate_tasks(1, seed=11)[0]
+SPEC = TASK.meta["spec"]
+SURE = replace(WarmstartConfig(), p_fix=1.0, p_self_fix=0.0, p_revision_invalid=0.0, p_revision_flawed=0.0)
+
+
+def test_a_revision_fixes_what_the_feedback_names_and_nothing_else():
+    flaws = {0: synth.COMPONENTS[SPEC["components"][0]["kind"]].flaws[0],
+             1: synth.COMPONENTS[SPEC["components"][1]["kind"]].flaws[0]}
+    rng = random.Random(0)
+    kind, _, _, left = _revision(SPEC, rng, SURE, "flawed", flaws, named={0})
+    assert kind == "flawed" and left == {1: flaws[1]}       # the named flaw is gone, the other one stays
+    kind, code, _, left = _revision(SPEC, rng, SURE, "flawed", flaws, named={0, 1})
+    assert kind == "perfect" and left == {} and code == synth.page_html(SPEC)
+    # without feedback (self-edit) nothing is known: with p_self_fix 0 every flaw stays
+    assert _revision(SPEC, rng, SURE, "flawed", flaws, named=None)[3] == flaws
+    # a weak policy's revision: with p_fix 0 nothing is fixed even when named
+    assert _revision(SPEC, rng, replace(SURE, p_fix=0.0), "flawed", flaws, named={0, 1})[3] == flaws
+
+
+def test_named_components_come_from_the_critics_failed_items():
+    from relook.rollout import Environment
+    from relook.warmstart import turn_text
+    env = Environment("checklist")
+    comp = SPEC["components"][0]
+    page = synth.flawed_page(SPEC, random.Random(0), {0: "missing"})
+    (r,) = env.step_many_sync([TASK], [turn_text("Plan: x.", page)])
+    assert _named(SPEC, r.critique) == {0}, (comp, [it for it in r.critique.items if not it.passed])
+
+
+def test_demos_carry_the_real_feedback_and_self_edits_get_none():
+    from relook.rollout import Environment
+    env = Environment("checklist")
+    tasks = synth.generate_tasks(6, seed=3)
+    ws = replace(WarmstartConfig(), demos_per_task=2, p_self_edit=0.5, p_perfect=0.0, p_no_code=0.0, p_blank=0.0,
+                 p_broken=0.0)
+    demos = make_demos(tasks, ws, env, seed=1)
+    assert len(demos) == 12 and all(len(d.feedback) == len(d.turns) - 1 for d in demos)
+    multi = [d for d in demos if d.feedback]
+    assert multi
+    by_id = {t.id: t for t in tasks}
+    for d in multi:
+        blind = [f == SELF_EDIT_FEEDBACK for f in d.feedback]
+        assert all(blind) or not any(blind)                  # a demo is either self-edit or critic-driven
+        if not any(blind):                                   # the feedback is what the critic says of that turn
+            (r,) = env.step_many_sync([by_id[d.task_id]], [d.turns[0] + "<get_feedback>"])
+            assert d.feedback[0] == r.feedback

@@ -5,7 +5,7 @@ parameters. From the spec come the prompt, the checklist (with machine checks fo
 reference page, and flawed pages (wrong color, missing element, wrong text, dead button, no animation, ...) —
 the kind of mistakes the critic names and the warm-start demonstrations teach the policy to fix.
 
-    python -m relook.synth --out data/tasks --seed 0 --train 300 --eval 50
+    python -m relook.synth --out data/tasks --seed 0 --train 300 --eval 200
 """
 from __future__ import annotations
 
@@ -527,17 +527,24 @@ def plan_text(spec: dict) -> str:
     return "Plan: " + ", ".join(KIND_NAMES[c["kind"]] for c in spec["components"]) + "."
 
 
-def checklist(spec: dict) -> list[dict]:
+def checklist(spec: dict, held_out: random.Random | None = None) -> list[dict]:
+    """The items of every component. With `held_out`, one item of each component (chosen by that generator) is
+    judge_only: the critic in the loop never sees it, the evaluation judge does (relook.tasks.Task.view)."""
     out = []
     for c in spec["components"]:
-        for iid, desc, check in COMPONENTS[c["kind"]].items(_params(c)):
-            out.append({"id": iid, "description": desc, "check": check, "weight": 1})
+        items = COMPONENTS[c["kind"]].items(_params(c))
+        hidden = held_out.randrange(len(items)) if held_out is not None and len(items) > 1 else -1
+        for k, (iid, desc, check) in enumerate(items):
+            out.append({"id": iid, "description": desc, "check": check, "weight": 1, **({"judge_only": True}
+                                                                                         if k == hidden else {})})
     return out
 
 
-def spec_task(spec: dict, task_id: str):
+def spec_task(spec: dict, task_id: str, held_out: bool = True):
+    # its own generator, seeded by the task id: holding items out never changes which tasks are drawn
+    rng = random.Random(f"held-out:{task_id}") if held_out else None
     return parse_task({"id": task_id, "prompt": prompt_text(spec), "category": spec["category"],
-                       "checklist": checklist(spec), "reference_html": page_html(spec),
+                       "checklist": checklist(spec, rng), "reference_html": page_html(spec),
                        "meta": {"source": "synthetic", "spec": spec}}, where=task_id)
 
 
@@ -557,7 +564,7 @@ def generate_tasks(n: int, seed: int = 0, prefix: str = "syn", categories=CATEGO
     return tasks
 
 
-def write_splits(out_dir="data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 50):
+def write_splits(out_dir="data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 200):
     train = generate_tasks(n_train, seed=seed, prefix="train")
     evals = generate_tasks(n_eval, seed=seed + 10_000, prefix="eval", exclude_prompts={t.prompt for t in train})
     out = Path(out_dir)
@@ -569,7 +576,7 @@ def main(argv=None):
     ap.add_argument("--out", default="data/tasks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train", type=int, default=300)
-    ap.add_argument("--eval", type=int, default=50)
+    ap.add_argument("--eval", type=int, default=200)
     a = ap.parse_args(argv)
     for p in write_splits(a.out, a.seed, a.train, a.eval):
         print(p, sum(1 for _ in open(p)))

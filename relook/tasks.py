@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -40,6 +40,7 @@ class ChecklistItem:
     description: str
     check: dict | None = None
     weight: float = 1.0
+    judge_only: bool = False     # held out from the critic in the loop: only the evaluation judge sees it
 
 
 @dataclass
@@ -51,6 +52,18 @@ class Task:
     reference_html: str | None = None
     meta: dict = field(default_factory=dict)   # source, difficulty, synthetic spec, ...
 
+    def view(self, which: str = "all") -> "Task":
+        """The task as one critic sees it. "loop": without the judge-only items (the critic that gives rewards and
+        feedback, and selects in critic-in-loop inference); "judge": only those (the evaluation judge, so an answer
+        is never scored by the critic that selected it); "all". A task without judge-only items is the same
+        task in every view."""
+        if which == "all" or not any(it.judge_only for it in self.checklist):
+            return self
+        if which not in ("loop", "judge"):
+            raise ValueError(f"unknown checklist view {which!r} (loop, judge or all)")
+        keep = [it for it in self.checklist if it.judge_only == (which == "judge")]
+        return replace(self, checklist=keep)
+
     @property
     def checkable(self) -> bool:
         """True when every item has a machine check (the offline critic can score it)."""
@@ -58,7 +71,8 @@ class Task:
 
     def to_dict(self) -> dict:
         d = {"id": self.id, "prompt": self.prompt, "category": self.category,
-             "checklist": [{k: v for k, v in asdict(it).items() if v is not None} for it in self.checklist]}
+             "checklist": [{k: v for k, v in asdict(it).items() if v is not None and (k != "judge_only" or v)}
+                           for it in self.checklist]}
         if self.reference_html is not None:
             d["reference_html"] = self.reference_html
         if self.meta:
@@ -156,9 +170,15 @@ def parse_task(obj: Any, where: str = "task") -> Task:
         weight = it.get("weight", 1)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
             _fail(f"{w}.weight", f"must be a non-negative number, got {weight!r}")
-        items.append(ChecklistItem(id=iid, description=it["description"].strip(), check=check, weight=float(weight)))
+        judge_only = it.get("judge_only", False)
+        if not isinstance(judge_only, bool):
+            _fail(f"{w}.judge_only", f"must be true or false, got {judge_only!r}")
+        items.append(ChecklistItem(id=iid, description=it["description"].strip(), check=check, weight=float(weight),
+                                   judge_only=judge_only))
     if items and sum(it.weight for it in items) <= 0:
         _fail(f"{where}: field 'checklist'", "weights sum to zero")
+    if items and all(it.judge_only for it in items):
+        _fail(f"{where}: field 'checklist'", "every item is judge_only: the critic in the loop would see none")
     ref = obj.get("reference_html")
     if ref is not None and not isinstance(ref, str):
         _fail(f"{where}: field 'reference_html'", "must be a string")

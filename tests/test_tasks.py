@@ -114,8 +114,30 @@ def test_committed_splits_match_the_generator():
     from pathlib import Path
     root = Path(__file__).resolve().parents[1] / "data" / "tasks"
     tr, ev = load_tasks(root / "train.jsonl"), load_tasks(root / "eval.jsonl")
-    assert len(tr) == 300 and len(ev) == 50
+    assert len(tr) == 300 and len(ev) == 200
     assert [t.to_dict() for t in tr[:20]] == [t.to_dict() for t in synth.generate_tasks(20, seed=0, prefix="train")]
+    assert [t.to_dict() for t in ev[-5:]] == [t.to_dict() for t in synth.generate_tasks(
+        200, seed=10_000, prefix="eval", exclude_prompts={t.prompt for t in tr})[-5:]]
+
+
+def test_held_out_items_are_seen_by_the_judge_only():
+    t = synth.generate_tasks(1, seed=4)[0]
+    loop, judge = t.view("loop"), t.view("judge")
+    assert loop.checklist and judge.checklist
+    assert {it.id for it in loop.checklist} | {it.id for it in judge.checklist} == {it.id for it in t.checklist}
+    assert not {it.id for it in loop.checklist} & {it.id for it in judge.checklist}
+    # one item per component is held out, never a whole component's
+    n_comp = len(t.meta["spec"]["components"])
+    assert len(judge.checklist) == n_comp
+    # the flag round-trips through the public format; a task without it looks the same in every view
+    again = parse_task(t.to_dict())
+    assert [it.judge_only for it in again.checklist] == [it.judge_only for it in t.checklist]
+    plain = parse_task({"id": "p", "prompt": "x", "checklist": [{"description": "a"}, {"description": "b"}]})
+    assert plain.view("loop") is plain and plain.view("judge") is plain
+    with pytest.raises(TaskFormatError, match="judge_only"):
+        parse_task({"id": "p", "prompt": "x", "checklist": [{"description": "a", "judge_only": "yes"}]})
+    with pytest.raises(TaskFormatError, match="every item is judge_only"):
+        parse_task({"id": "p", "prompt": "x", "checklist": [{"description": "a", "judge_only": True}]})
 
 
 def test_synthetic_references_pass_and_every_flaw_is_caught():

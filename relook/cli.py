@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -192,9 +193,13 @@ def cmd_warmstart(args) -> int:
 def cmd_train(args) -> int:
     from relook.config import ConfigError
     cfg = _config(args)
+    # a directory typed on the command line is relative to the user's working directory; the config's own out_dir
+    # (and the default runs/<name>) to the repository root (Config.run_dir)
     if args.out:
-        cfg.out_dir = args.out
-        cfg.name = cfg.name if cfg.name != "default" else Path(args.out).name
+        cfg.out_dir = os.path.abspath(args.out)
+        cfg.name = cfg.name if cfg.name != "default" else Path(cfg.out_dir).name
+    elif cfg.out_dir and any(s.split("=", 1)[0].strip() == "out_dir" for s in args.set):
+        cfg.out_dir = os.path.abspath(cfg.out_dir)
     if args.world_size is not None and not args.check:
         raise UsageError("--world-size goes with --check (a launcher sets the number of processes of a real run)")
     try:
@@ -226,7 +231,7 @@ def _world_size(s: str) -> int:
 def cmd_eval(args) -> int:
     import dataclasses
 
-    from relook.config import load_config
+    from relook.config import load_config, project_path
     from relook.critic import CriticNotConfigured
     from relook.checkpoints import ModelSpecError
     from relook.evaluate import evaluate
@@ -258,7 +263,8 @@ def cmd_eval(args) -> int:
         raise UsageError(str(e))
     rollout = dataclasses.replace(cfg.rollout, max_new_tokens=args.max_new_tokens)
     name = Path(args.model).name if args.model else "tiny"
-    out = args.out or str(Path("runs") / "eval" / f"{name}-{args.mode}.jsonl")
+    # --out: relative to the user's working directory; the default, like train's, under the repository's runs/
+    out = os.path.abspath(args.out) if args.out else str(project_path(f"runs/eval/{name}-{args.mode}.jsonl"))
     summary = evaluate(policy, tasks, env, mode=args.mode, rounds=args.rounds, rollout_cfg=rollout, out_jsonl=out,
                        max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     summary["per_task"] = out
@@ -315,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="GRPO training on TRL (runs/<name>: metrics.jsonl, chains, checkpoints)")
     t.add_argument("--config", required=True, help="config name or path, e.g. configs/tiny.yaml")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field")
-    t.add_argument("--out", help="run directory (default runs/<config name>)")
+    t.add_argument("--out", help="run directory, relative to the current directory (default: the repository's "
+                   "runs/<config name>)")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint in the run directory "
                    "(a run that finished its steps: nothing to do)")
     t.add_argument("--check", action="store_true", help="validate the config and build TRL's training arguments "
@@ -335,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=int, default=400)
     e.add_argument("--temperature", type=_positive, default=1.0)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--out", help="per-task JSONL (default runs/eval/<model>-<mode>.jsonl)")
+    e.add_argument("--out", help="per-task JSONL, relative to the current directory (default: the repository's "
+                   "runs/eval/<model>-<mode>.jsonl)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_eval)
 

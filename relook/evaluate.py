@@ -117,6 +117,45 @@ def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[str
     return word, gap, se, n
 
 
+# The paper's claims as notebook 07 tests them: (key, claim, a, b, on) = a's per-task records should beat b's on
+# `on` ("score" or "valid"). a and b name eval_<name>.jsonl records: the warm start, the trained variants of
+# config.ABLATIONS, and the full model's inference modes (compare_modes with tag "full_"; its base decoding is full).
+CLAIMS = (
+    ("rl_valid", "RL raises ValidRenderRate over the warm start", "full", "warm_start", "valid"),
+    ("rl_score", "RL raises the critic score over the warm start", "full", "warm_start", "score"),
+    ("fo", "Forced Optimization helps", "full", "no_fo", "score"),
+    ("zero_rule", "the zero rule helps renderability", "full", "no_zero_rule", "valid"),
+    ("vision", "a vision-grounded critic beats a text-only one", "full", "text_critic", "score"),
+    ("self_edit", "critic-free self-edit improves on one pass", "full_self-edit", "full", "score"),
+    ("critic_loop", "critic-in-loop improves on one pass", "full_critic", "full", "score"),
+)
+
+
+def load_evals(out_dir, names: Sequence[str]) -> dict[str, list[dict]]:
+    """{name: per-task records} from out_dir/eval_<name>.jsonl, for each of `names` that has one."""
+    paths = {n: Path(out_dir) / f"eval_{n}.jsonl" for n in names}
+    return {n: load_records(p) for n, p in paths.items() if p.exists()}
+
+
+def verdicts(records: dict[str, Sequence[dict]], claims=CLAIMS) -> dict[str, dict]:
+    """Every claim whose two sides are in `records` ({name: per-task records}, e.g. from load_evals), weighed by
+    `claim`: {key: {claim, verdict, gap, se, n, on, a, b}}. A claim missing a side is left out, not guessed."""
+    out = {}
+    for key, text, a, b, on in claims:
+        if a in records and b in records:
+            word, gap, se, n = claim(records[a], records[b], on)
+            out[key] = {"claim": text, "verdict": word, "gap": round(gap, 3), "se": round(se, 3), "n": n, "on": on,
+                        "a": a, "b": b}
+    return out
+
+
+def verdict_line(v: dict) -> str:
+    """One verdict of `verdicts` as a sentence: "[held] claim: a - b = +gap points (paired SE se, n tasks)"."""
+    unit = "points" if v["on"] == "score" else "valid-rate"
+    return (f"[{v['verdict']}] {v['claim']}: {v['a']} - {v['b']} = {v['gap']:+.2f} {unit} "
+            f"(paired SE {v['se']:.2f}, {v['n']} tasks)")
+
+
 def self_edit_keeps(modes: dict) -> dict:
     """The paper's inference claim in numbers, from `compare_modes` summaries with base, self-edit and critic:
     how much of critic-in-loop's score gain over one pass critic-free self-edit keeps, and at what share of its

@@ -236,7 +236,8 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
                             error=r.error, score=r.score, reward=r.reward, feedback=r.feedback, admitted=False,
                             stopped=s.stopped, n_tokens=len(s.ids), infra=r.infra)
             if rec is not None and r.render is not None and r.render.screenshots:
-                tr.shots = r.render.save(rec / "shots" / e.id, stem=f"t{turn}a{attempt}")
+                tr.shots = [str(Path(p).absolute())  # in memory: still valid after a chdir
+                            for p in r.render.save(rec / "shots" / e.id, stem=f"t{turn}a{attempt}")]
             e.turns.append(tr)
             recs.append(tr)
         return recs
@@ -302,9 +303,18 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
 
 
 def write_chain_records(record_dir: str | Path, records: Sequence[dict]) -> None:
-    """Append episode records (Episode.to_record) to record_dir/chains.jsonl, the chain viewer's input."""
+    """Append episode records (Episode.to_record) to record_dir/chains.jsonl, the chain viewer's input. Screenshot
+    paths under record_dir are stored relative to it (relook.viz.load_chains resolves them against the file's
+    folder): the records stay readable from any working directory and after the run directory is moved."""
     rec = Path(record_dir)
     rec.mkdir(parents=True, exist_ok=True)
+    base = rec.absolute()
+
+    def stored(shot: str) -> str:
+        p = Path(shot).absolute()
+        return p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p)
+
     with open(rec / "chains.jsonl", "a") as f:
         for r in records:
-            f.write(json.dumps({**r, "time": time.time()}) + "\n")
+            turns = [{**t, "shots": [stored(s) for s in t.get("shots") or []]} for t in r.get("turns", [])]
+            f.write(json.dumps({**r, "turns": turns, "time": time.time()}) + "\n")

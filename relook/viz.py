@@ -100,13 +100,13 @@ def fo_plot(trace, title: str = "Forced Optimization"):
             continue
         ax.scatter(x, s.score, marker="o" if s.admitted else "x", s=70,
                    color="seagreen" if s.admitted else "crimson", zorder=3)
-        ax.annotate(f"t{s.turn}.{s.attempt}", (x, s.score), textcoords="offset points", xytext=(0, 7),
-                    ha="center", fontsize=8)
+        ax.annotate(f"t{s.turn}" + (f" r{s.attempt}" if s.attempt else ""), (x, s.score),
+                    textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
     ax.step(xs, [b if b is not None else 0 for b in trace.best_curve()], where="post", color="black",
             label="best so far (trajectory reward)")
     ax.scatter([], [], marker="o", color="seagreen", label="admitted")
     ax.scatter([], [], marker="x", color="crimson", label="rejected (resampled)")
-    ax.set_xlabel("sampled revision (turn.attempt)")
+    ax.set_xlabel("sampled revision (t = turn, r = resample)")
     ax.set_ylabel("critic score")
     ax.set_ylim(-5, 110)
     ax.set_title(title + (" — stopped: no improvement within the resample budget" if trace.stopped_early else ""),
@@ -166,7 +166,9 @@ def variant_bars(results: dict, metrics: dict | None = None, keys=BARS):
 
 
 def load_chains(path) -> list[dict]:
-    """Episode records from a chains.jsonl file (or every chains.jsonl under a run directory)."""
+    """Episode records from a chains.jsonl file (or every chains.jsonl under a run directory), with absolute
+    screenshot paths: they are stored relative to the file's folder (relook.rollout.write_chain_records), so a run
+    directory can be moved and read from anywhere."""
     import json
     from pathlib import Path
 
@@ -174,8 +176,34 @@ def load_chains(path) -> list[dict]:
     files = [p] if p.is_file() else sorted(p.rglob("chains.jsonl"))
     out = []
     for f in files:
-        out += [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()]
+        for ln in f.read_text().splitlines():
+            if ln.strip():
+                rec = json.loads(ln)
+                for t in rec.get("turns", []):
+                    t["shots"] = [_shot_path(f.parent.absolute(), s) for s in t.get("shots") or []]
+                out.append(rec)
     return out
+
+
+def _shot_path(base, shot: str) -> str:
+    """A recorded screenshot path made absolute: relative to the chains.jsonl folder `base`; records written before
+    that held absolute paths or paths relative to the working directory of the run (the root or notebooks/)."""
+    from pathlib import Path
+
+    from relook.config import ROOT
+    p = Path(shot)
+    if p.is_absolute():
+        return shot
+    for candidate in (base / p, p.absolute(), ROOT / p, ROOT / "notebooks" / p):
+        if candidate.exists():
+            return str(candidate)
+    return str(base / p)  # missing: shown as missing
+
+
+def turn_label(turn, attempt=0) -> str:
+    """"turn 1" for a round's first sample, "turn 1, resample 2" for a resample of it (never "turn 1.0", which
+    reads as a number)."""
+    return f"turn {int(turn)}" + (f", resample {int(attempt)}" if attempt else "")
 
 
 def show_chain(record: dict, max_turns: int = 6, crop=(900, 500), code_lines: int = 0):
@@ -206,7 +234,7 @@ def show_chain(record: dict, max_turns: int = 6, crop=(900, 500), code_lines: in
                 ax.set_title(["load", "+1 s", "+2 s"][col], fontsize=10)
         mark = "ADMITTED" if t["admitted"] else "rejected"
         score = "critic failed" if t["score"] is None else f"score {t['score']:.0f}"
-        axes[row][0].set_ylabel(f"turn {t['turn']}.{t['attempt']}\n{mark}", fontsize=10,
+        axes[row][0].set_ylabel(f"{turn_label(t['turn'], t['attempt'])}\n{mark}", fontsize=10,
                                 color="seagreen" if t["admitted"] else "crimson")
         ax = axes[row][3]
         ax.axis("off")
@@ -240,10 +268,14 @@ def _previous(record: dict, i: int) -> dict | None:
     return None
 
 
+SHOT_SIZES = (("thumbnails", 300), ("large", 640), ("full size", 0))  # shot width in px; 0 = the PNG's own
+
+
 class ChainExplorer:
     """ipywidgets viewer of screenshot -> feedback -> revision chains from a run directory (or chains.jsonl):
-    pick a task and a trajectory, step through its turns, see the three temporal shots, the code diff against the
-    turn it revises, the feedback, the score and whether Forced Optimization admitted it."""
+    pick a task and a trajectory, step through its sampled turns, see the three temporal shots (thumbnails, large,
+    or full size: a 300 px thumbnail of a 1280 px page is unreadable), the code diff against the turn it revises,
+    the feedback, the score and whether Forced Optimization admitted it."""
 
     def __init__(self, source):
         import ipywidgets as W
@@ -256,17 +288,29 @@ class ChainExplorer:
             self.by_task.setdefault(c["task_id"], []).append(c)
         self.task = W.Dropdown(options=sorted(self.by_task), description="task")
         self.traj = W.Dropdown(description="trajectory")
-        self.turn = W.IntSlider(min=0, max=0, description="turn")
-        self.shots = [W.Image(format="png", width=300) for _ in range(3)]
+        # the slider counts sampled turns, resamples included; the info line names the turn and resample
+        self.turn = W.IntSlider(min=0, max=0, description="sample")
+        self.size = W.ToggleButtons(options=SHOT_SIZES, value=SHOT_SIZES[0][1], description="shots")
+        self.shots = [W.Image(format="png") for _ in range(3)]
         self.info = W.HTML()
         self.feedback = W.HTML()
         self.diff = W.HTML()
         self.task.observe(self._on_task, names="value")
         self.traj.observe(self._on_traj, names="value")
         self.turn.observe(lambda _: self._show(), names="value")
-        self.widget = W.VBox([W.HBox([self.task, self.traj]), self.turn, self.info, W.HBox(self.shots),
+        self.size.observe(self._resize, names="value")
+        shots = W.Box([W.VBox([W.Label(when), img]) for when, img in zip(("load", "+1 s", "+2 s"), self.shots)],
+                      layout=W.Layout(flex_flow="row wrap", overflow="auto"))  # big shots wrap, then scroll
+        self.widget = W.VBox([W.HBox([self.task, self.traj]), self.turn, self.size, self.info, shots,
                               self.feedback, self.diff])
+        self._resize()
         self._on_task()
+
+    def _resize(self, *_):
+        px = self.size.value
+        for w in self.shots:
+            w.width = str(px) if px else ""              # "": the image's own width
+            w.layout.max_width = None if px else "none"  # widget CSS caps images at the output's width otherwise
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -299,7 +343,7 @@ class ChainExplorer:
         badge = ("<b style='color:seagreen'>ADMITTED</b>" if t["admitted"]
                  else "<b style='color:crimson'>rejected</b>")
         score = "critic failed" if t["score"] is None else f"{t['score']:.0f}/100"
-        self.info.value = (f"<div>{html.escape(rec['prompt'])}</div><div>turn {t['turn']}.{t['attempt']} · "
+        self.info.value = (f"<div>{html.escape(rec['prompt'])}</div><div>{turn_label(t['turn'], t['attempt'])} · "
                            f"score {score} · {badge} · {'valid' if t['valid'] else 'INVALID: ' + str(t['error'])}"
                            f" · trajectory reward {rec['reward']}</div>")
         self.feedback.value = f"<b>feedback</b><pre>{html.escape(t.get('feedback') or '')}</pre>"
@@ -313,35 +357,48 @@ def write_gallery(source, out_html, max_episodes: int = 24, title: str = "ReLook
     papers, static notebook exports, a browser. Picks the longest, best-rewarded trajectories first."""
     import base64
     import html
+    import os
     from pathlib import Path
+    from urllib.parse import quote
 
+    out = Path(out_html)
     chains = sorted(load_chains(source), key=lambda c: (-len(c["turns"]), -(c["reward"] or 0)))[:max_episodes]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
              "body{font-family:sans-serif;margin:24px;color:#222} .ep{border:1px solid #ddd;border-radius:8px;"
              "padding:12px;margin:18px 0} .turn{display:flex;gap:12px;margin:10px 0;align-items:flex-start}"
-             ".shots img{width:260px;border:1px solid #ccc;margin-right:4px} pre{background:#f6f6f6;padding:6px;"
+             ".shot{display:inline-block;vertical-align:top;margin-right:4px} .shot input{display:none}"
+             ".shot img{width:260px;border:1px solid #ccc;cursor:zoom-in;display:block}"
+             ".shot input:checked+img{width:auto;max-width:none;cursor:zoom-out} .shot a{font-size:11px}"
+             "pre{background:#f6f6f6;padding:6px;"
              "white-space:pre-wrap;max-width:560px;font-size:12px} .ok{color:seagreen} .no{color:crimson}"
              f"</style></head><body><h1>{html.escape(title)}</h1><p>{len(chains)} trajectories: "
-             "screenshots at load, +1 s, +2 s; critic feedback; whether Forced Optimization admitted each turn.</p>"]
+             "screenshots at load, +1 s, +2 s (click one for full size; PNG opens the file); critic feedback; "
+             "whether Forced Optimization admitted each turn.</p>"]
     for c in chains:
         parts.append(f"<div class='ep'><h3>{html.escape(c['task_id'])} · reward {c['reward']} · "
                      f"{html.escape(c.get('stop_reason', ''))}</h3><p>{html.escape(c['prompt'])}</p>")
         for i, t in enumerate(c["turns"]):
-            imgs = "".join(f"<img alt='t={k}' src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'>"
-                           for k, p in enumerate(t.get("shots") or []) if Path(p).exists())
+            # a thumbnail toggles to full size in place (a checkbox, no script); the link opens the PNG file itself
+            # (relative: works while the gallery sits beside the run, as runs/<name>/gallery.html does)
+            imgs = "".join(
+                f"<span class='shot'><label title='click: full size'><input type='checkbox'><img alt='shot {k}' "
+                f"src='data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}'></label>"
+                f"<a class='full' href='{quote(Path(os.path.relpath(p, out.parent.absolute())).as_posix())}' "
+                f"target='_blank'>PNG</a></span>"
+                for k, p in enumerate(t.get("shots") or []) if Path(p).exists())
             if not imgs:
                 imgs = f"<em class='no'>no render ({html.escape(str(t['error']))})</em>"
             mark = "<b class='ok'>admitted</b>" if t["admitted"] else "<b class='no'>rejected</b>"
             score = "critic failed" if t["score"] is None else f"{t['score']:.0f}/100"
             prev = _previous(c, i)
             diff = code_diff(prev["code"], t["code"]) if prev else (t.get("code") or "")
-            parts.append(f"<div class='turn'><div><b>turn {t['turn']}.{t['attempt']}</b><br>{score}<br>{mark}</div>"
+            parts.append(f"<div class='turn'><div><b>{turn_label(t['turn'], t['attempt'])}</b><br>{score}<br>{mark}"
+                         "</div>"
                          f"<div class='shots'>{imgs}</div><div><pre>{html.escape(t.get('feedback') or '')}</pre>"
                          f"<details><summary>code {'diff' if prev else ''}</summary><pre>{html.escape(diff)}</pre>"
                          "</details></div></div>")
         parts.append("</div>")
     parts.append("</body></html>")
-    out = Path(out_html)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(parts), encoding="utf-8")
     return str(out)

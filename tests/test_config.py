@@ -94,3 +94,26 @@ def test_batch_plan_rejects_a_world_size_that_does_not_divide_the_group():
         batch_plan(load_config("paper").train, 0)
     with pytest.raises(ConfigError, match="per_device_batch must be >= 0"):
         load_config("smoke", ["train.per_device_batch=-1"])
+
+
+def test_run_dirs_resolve_from_the_repository_root_whatever_the_working_directory(tmp_path, monkeypatch):
+    from relook.config import ROOT, project_path
+    monkeypatch.chdir(tmp_path)                                # a notebook runs from notebooks/, say
+    assert load_config("smoke").run_dir == ROOT / "runs" / "smoke"
+    assert load_config("smoke", ["out_dir=runs/x"]).run_dir == ROOT / "runs" / "x"
+    assert load_config("smoke", [f"out_dir={tmp_path / 'abs'}"]).run_dir == tmp_path / "abs"   # absolute stays
+    assert project_path("runs/tiny") == ROOT / "runs" / "tiny" and project_path(tmp_path) == tmp_path
+
+
+def test_cli_paths_are_relative_to_the_users_directory(tmp_path, monkeypatch):
+    import relook.train
+    from relook.cli import main
+    from relook.config import ROOT
+    seen = []
+    monkeypatch.setattr(relook.train, "check", lambda cfg, world_size=None: seen.append(cfg.run_dir) or "checked")
+    here = tmp_path.resolve()
+    monkeypatch.chdir(here)
+    assert main(["train", "--config", "smoke", "--check", "--out", "mine"]) == 0
+    assert main(["train", "--config", "smoke", "--check", "--set", "out_dir=also/mine"]) == 0
+    assert main(["train", "--config", "smoke", "--check"]) == 0               # no path typed: the project's runs/
+    assert seen == [here / "mine", here / "also" / "mine", ROOT / "runs" / "smoke"]

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from relook.evaluate import claim, load_records, paired_gap, self_edit_keeps
+from relook.evaluate import (CLAIMS, claim, load_evals, load_records, paired_gap, self_edit_keeps, verdict_line,
+                             verdicts)
 
 
 def recs(scores, valid=None):
@@ -52,3 +53,34 @@ def test_load_records_reads_what_evaluate_writes(tmp_path):
     rows = recs([1, 2, None])
     (tmp_path / "e.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
     assert load_records(tmp_path / "e.jsonl") == rows
+
+
+def test_verdicts_weigh_each_claim_whose_two_sides_were_measured():
+    warm = recs([10, 20, 30, 40, 50], valid=[False, True, True, True, True])
+    full = recs([30, 41, 49, 62, 70])                  # clearly better than the warm start, all valid
+    text = recs([31, 40, 50, 61, 71])                  # as good as full: the vision claim is not shown
+    v = verdicts({"warm_start": warm, "full": full, "text_critic": text})
+    assert set(v) == {"rl_valid", "rl_score", "vision"}  # no_fo, no_zero_rule and the modes were not measured
+    assert v["rl_score"]["verdict"] == "held" and v["vision"]["verdict"] == "inconclusive"
+    word, gap, se, n = claim(full, warm, "valid")
+    assert v["rl_valid"] == {"claim": "RL raises ValidRenderRate over the warm start", "verdict": word,
+                             "gap": round(gap, 3), "se": round(se, 3), "n": n, "on": "valid",
+                             "a": "full", "b": "warm_start"}
+    assert (gap, n) == (0.2, 5)
+    # the direction is the paper's: self-edit over one pass; a worse self-edit did NOT hold
+    v = verdicts({"full": full, "full_self-edit": warm})
+    assert list(v) == ["self_edit"] and v["self_edit"]["verdict"] == "did NOT hold"
+    assert v["self_edit"]["gap"] == pytest.approx(-20.4)
+    assert verdict_line(v["self_edit"]) == ("[did NOT hold] critic-free self-edit improves on one pass: "
+                                            f"full_self-edit - full = -20.40 points (paired SE "
+                                            f"{v['self_edit']['se']:.2f}, 5 tasks)")
+    assert verdicts({}) == {} and {c[0] for c in CLAIMS} >= {"rl_valid", "rl_score", "vision", "self_edit",
+                                                              "critic_loop", "fo", "zero_rule"}
+
+
+def test_load_evals_reads_the_records_that_exist(tmp_path):
+    for name, scores in (("full", [1, 2]), ("full_critic", [3, 4])):
+        (tmp_path / f"eval_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs(scores)))
+    got = load_evals(tmp_path, ["full", "full_critic", "no_fo"])
+    assert got == {"full": recs([1, 2]), "full_critic": recs([3, 4])}
+    assert verdicts(got)["critic_loop"]["gap"] == 2.0

@@ -1,6 +1,8 @@
 """The chain explorer (ipywidgets, driven headlessly) and the static gallery (checked in a real browser)."""
 import asyncio
 import json
+import os
+from pathlib import Path
 
 import pytest
 from scripted import BLANK, GOOD, ONE_FLAW, TASK, ScriptedPolicy
@@ -33,18 +35,25 @@ def test_explorer_follows_the_controls(run_dir):
     assert ex.turn.max == len(rec["turns"]) - 1
     first = rec["turns"][0]
     assert ex.shots[0].value == open(first["shots"][0], "rb").read()
+    assert [w.width for w in ex.shots] == ["300"] * 3                     # thumbnails first
+    ex.size.value = 0                                                     # full size: the PNG's own 1280 px
+    assert all(w.width == "" and w.layout.max_width == "none" for w in ex.shots)
+    ex.size.value = 640
+    assert all(w.width == "640" and w.layout.max_width is None for w in ex.shots)
     assert "ADMITTED" in ex.info.value
     # the trajectory with a rejected resample; step to it: the view follows
     ex.traj.value = next(i for i, e in enumerate(ex.by_task[TASK.id]) if not all(t["admitted"] for t in e["turns"]))
     rec = ex.record
     j = next(i for i, t in enumerate(rec["turns"]) if not t["admitted"])
     ex.turn.value = j
-    assert "rejected" in ex.info.value and f"turn {rec['turns'][j]['turn']}.{rec['turns'][j]['attempt']}" in ex.info.value
+    assert "rejected" in ex.info.value and (rec["turns"][j]["turn"], rec["turns"][j]["attempt"]) == (1, 0)
+    assert "turn 1 ·" in ex.info.value                                   # not "turn 1.0", which reads as a number
     assert rec["turns"][j]["feedback"].split("\n")[0][:30] in ex.feedback.value.replace("&quot;", '"').replace("&#x27;", "'")
     # an admitted revision shows a diff against the turn it revised
     k = next(i for i, t in enumerate(rec["turns"]) if t["admitted"] and t["turn"] > 0)
     ex.turn.value = k
     assert "code diff" in ex.diff.value and "@@" in ex.diff.value
+    assert (rec["turns"][k]["turn"], rec["turns"][k]["attempt"]) == (1, 1) and "turn 1, resample 1 ·" in ex.info.value
     # the other trajectory: back to its first turn
     ex.traj.value = 1 - ex.traj.value
     assert ex.turn.value == 0 and ex.record["id"] != rec["id"]
@@ -66,13 +75,58 @@ def test_gallery_is_self_contained_and_loads_in_a_browser(run_dir, tmp_path):
             page.on("request", lambda r: requests.append(r.url))
             await page.goto(f"file://{out}")
             imgs = await page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth])")
+            width = "document.images[0].clientWidth"           # the border aside
+            widths = [await page.evaluate(width)]
+            await page.click(".shot label")                   # click a thumbnail: full size, click again: back
+            widths.append(await page.evaluate(width))
+            await page.click(".shot label")
+            widths.append(await page.evaluate(width))
+            links = await page.evaluate("[...document.querySelectorAll('a.full')].map(a => a.href)")
             await b.close()
-            return errors, imgs, requests
+            return errors, imgs, requests, widths, links
 
-    errors, imgs, requests = asyncio.run(check())
+    errors, imgs, requests, widths, links = asyncio.run(check())
     assert not errors
     assert imgs and all(ok and w == 1280 for ok, w in imgs)
     assert all(u.startswith(("file:", "data:")) for u in requests)  # nothing fetched from anywhere
+    assert widths == [260, 1280, 260]
+    from urllib.parse import unquote, urlparse
+    assert len(links) == len(imgs) and all(Path(unquote(urlparse(u).path)).is_file() for u in links)
+    assert "turn 1.0" not in html and "<b>turn 1, resample 1</b>" in html
+
+
+def test_recorded_shots_survive_a_moved_run_and_another_working_directory(tmp_path, monkeypatch):
+    import shutil
+
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    cfg = RolloutConfig(max_turns=2, max_resamples=0, max_new_tokens=2000, max_completion_length=6000)
+    (ep,) = run_episodes(ScriptedPolicy([ONE_FLAW, GOOD]), [TASK], Environment("checklist"), cfg,
+                         record_dir="run/chains")                       # a relative record dir, as notebooks pass
+    assert [t.admitted for t in ep.turns] == [True, True]
+    stored = json.loads((tmp_path / "run" / "chains" / "chains.jsonl").read_text())
+    assert [s.split("/")[0] for t in stored["turns"] for s in t["shots"]] == ["shots"] * 6  # relative to its folder
+    shutil.move(tmp_path / "run", tmp_path / "moved")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    (rec,) = viz.load_chains(tmp_path / "moved")
+    shots = [s for t in rec["turns"] for s in t["shots"]]
+    assert len(shots) == 6 and all(Image.open(s).size == (1280, 720) for s in shots)
+    html = open(viz.write_gallery(tmp_path / "moved", tmp_path / "moved" / "gallery.html")).read()
+    assert html.count("data:image/png;base64,") == 6
+
+
+def test_chain_records_written_before_relative_paths_still_load(run_dir, tmp_path, monkeypatch):
+    rec = viz.load_chains(run_dir)[0]
+    shots = rec["turns"][0]["shots"]
+    monkeypatch.chdir(run_dir)
+    # the old format: paths as RenderResult.save returned them, absolute or relative to the working directory
+    old = {**rec, "turns": [{**rec["turns"][0], "shots": [shots[0], os.path.relpath(shots[1], run_dir)]}]}
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "chains.jsonl").write_text(json.dumps(old) + "\n")
+    (t,) = viz.load_chains(tmp_path / "old")[0]["turns"]
+    assert Path(t["shots"][0]) == Path(shots[0]) and Path(t["shots"][1]).samefile(shots[1])
+    assert Path(t["shots"][1]).is_absolute()                    # made absolute on load: the next chdir is harmless
 
 
 def test_training_curves_overlay_runs_and_leave_gaps():

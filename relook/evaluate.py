@@ -80,16 +80,36 @@ def load_records(path) -> list[dict]:
     return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
 
 
-def paired_gap(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[float, float, int]:
-    """Mean per-task difference a - b (same tasks, `key` = "score" or "valid") and its paired standard error.
-    On a 50-task split a few points of mean score can be sampling noise; a gap under ~2 SE is not a finding."""
-    bv = {r["task_id"]: r[key] for r in b if r[key] is not None}
-    d = [float(r[key]) - float(bv[r["task_id"]]) for r in a if r[key] is not None and r["task_id"] in bv]
-    if len(d) < 2:
-        return (d[0] if d else float("nan")), float("nan"), len(d)
-    m = sum(d) / len(d)
-    se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d))
-    return m, se, len(d)
+def _per_task(records: Sequence[dict], key: str) -> dict[str, float]:
+    """{task_id: mean of `key` over the task's records} (several records per task: one per seed)."""
+    acc: dict[str, list[float]] = {}
+    for r in records:
+        if r.get(key) is not None:
+            acc.setdefault(r["task_id"], []).append(float(r[key]))
+    return {t: sum(v) / len(v) for t, v in acc.items()}
+
+
+def paired_gap(a: Sequence[dict], b: Sequence[dict], key: str = "score", level: float = 0.95) -> dict:
+    """Mean per-task difference a - b (`key` = "score" or "valid"; a task's records over seeds are averaged first,
+    so seeds sharpen each task's value and the tasks are the sample) with scipy's paired t-test: {gap, se, ci_low,
+    ci_high, p, n}. On a few hundred tasks a couple of points of mean score can still be noise."""
+    from scipy import stats
+    av, bv = _per_task(a, key), _per_task(b, key)
+    common = sorted(set(av) & set(bv))
+    x, y = [av[t] for t in common], [bv[t] for t in common]
+    n = len(common)
+    if n < 2:
+        g = x[0] - y[0] if n else float("nan")
+        return {"gap": g, "se": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p": float("nan"),
+                "n": n}
+    d = [u - v for u, v in zip(x, y)]
+    gap = sum(d) / n
+    if all(v == d[0] for v in d):  # no spread: the t-test is undefined, the gap is exact
+        return {"gap": gap, "se": 0.0, "ci_low": gap, "ci_high": gap, "p": 0.0 if gap else 1.0, "n": n}
+    t = stats.ttest_rel(x, y)
+    ci = t.confidence_interval(level)
+    return {"gap": gap, "se": float(stats.sem(d)), "ci_low": float(ci.low), "ci_high": float(ci.high),
+            "p": float(t.pvalue), "n": n}
 
 
 def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "critic"), rounds: int = 3,
@@ -109,12 +129,17 @@ def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "cri
     return out
 
 
-def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score") -> tuple[str, float, float, int]:
-    """Did `a` beat `b`? "held" when the paired gap is over 2 standard errors, "did NOT hold" when it is that far
-    the other way, else "inconclusive" (one seed and 50 tasks cannot see small effects). Returns (word, gap, se, n)."""
-    gap, se, n = paired_gap(a, b, key)
-    word = "held" if gap > 2 * se else "did NOT hold" if gap < -2 * se else "inconclusive"
-    return word, gap, se, n
+def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score", level: float = 0.95) -> dict:
+    """Did `a` beat `b`? "held" when the paired gap's confidence interval lies above 0, "did NOT hold" when it lies
+    below, else "inconclusive" (the data cannot tell). Returns paired_gap's figures with the verdict, and the gap
+    per seed when the records carry one (does every seed agree?)."""
+    g = paired_gap(a, b, key, level)
+    g["verdict"] = ("held" if g["ci_low"] > 0 else "did NOT hold" if g["ci_high"] < 0 else "inconclusive")
+    seeds = sorted({r["seed"] for r in list(a) + list(b) if r.get("seed") is not None})
+    if len(seeds) > 1:
+        g["per_seed"] = {s: round(paired_gap([r for r in a if r.get("seed") == s],
+                                             [r for r in b if r.get("seed") == s], key)["gap"], 3) for s in seeds}
+    return g
 
 
 # The paper's claims as notebook 07 tests them: (key, claim, a, b, on) = a's per-task records should beat b's on
@@ -137,23 +162,25 @@ def load_evals(out_dir, names: Sequence[str]) -> dict[str, list[dict]]:
     return {n: load_records(p) for n, p in paths.items() if p.exists()}
 
 
-def verdicts(records: dict[str, Sequence[dict]], claims=CLAIMS) -> dict[str, dict]:
-    """Every claim whose two sides are in `records` ({name: per-task records}, e.g. from load_evals), weighed by
-    `claim`: {key: {claim, verdict, gap, se, n, on, a, b}}. A claim missing a side is left out, not guessed."""
+def verdicts(records: dict[str, Sequence[dict]], claims=CLAIMS, level: float = 0.95) -> dict[str, dict]:
+    """Every claim whose two sides are in `records` ({name: per-task records, over one or more seeds}, e.g. from
+    load_evals), weighed by `claim`: {key: {claim, verdict, gap, se, ci_low, ci_high, p, n, on, a, b}}. A claim
+    missing a side is left out, not guessed."""
     out = {}
     for key, text, a, b, on in claims:
         if a in records and b in records:
-            word, gap, se, n = claim(records[a], records[b], on)
-            out[key] = {"claim": text, "verdict": word, "gap": round(gap, 3), "se": round(se, 3), "n": n, "on": on,
-                        "a": a, "b": b}
+            g = claim(records[a], records[b], on, level)
+            out[key] = {"claim": text, "on": on, "a": a, "b": b,
+                        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in g.items()}}
     return out
 
 
 def verdict_line(v: dict) -> str:
-    """One verdict of `verdicts` as a sentence: "[held] claim: a - b = +gap points (paired SE se, n tasks)"."""
+    """One verdict of `verdicts` as a sentence: "[held] claim: a - b = +gap points (95% CI lo..hi, p, n tasks)"."""
     unit = "points" if v["on"] == "score" else "valid-rate"
+    seeds = f", per seed {v['per_seed']}" if v.get("per_seed") else ""
     return (f"[{v['verdict']}] {v['claim']}: {v['a']} - {v['b']} = {v['gap']:+.2f} {unit} "
-            f"(paired SE {v['se']:.2f}, {v['n']} tasks)")
+            f"(95% CI {v['ci_low']:+.2f}..{v['ci_high']:+.2f}, p {v['p']:.3g}, {v['n']} tasks{seeds})")
 
 
 def self_edit_keeps(modes: dict) -> dict:

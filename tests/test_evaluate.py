@@ -1,4 +1,5 @@
-"""relook.evaluate's statistics: paired gaps, claims against 2 SE, the self-edit share of the critic's gain."""
+"""relook.evaluate's statistics: paired gaps (scipy), claims by their confidence interval, the self-edit share of the
+critic's gain."""
 import json
 import math
 
@@ -13,29 +14,42 @@ def recs(scores, valid=None):
             for i, s in enumerate(scores)]
 
 
-def test_paired_gap_is_the_mean_per_task_difference_with_its_standard_error():
-    gap, se, n = paired_gap(recs([10, 20, 30, 40]), recs([8, 20, 26, 40]))
-    d = [2, 0, 4, 0]                                   # per-task differences
-    m = sum(d) / 4
-    assert (gap, n) == (m, 4)
-    assert se == pytest.approx(math.sqrt(sum((x - m) ** 2 for x in d) / 3 / 4))
+def test_paired_gap_is_scipys_paired_t_test():
+    from scipy import stats
+    a, b = [10, 20, 30, 40, 55], [8, 20, 26, 40, 50]
+    g = paired_gap(recs(a), recs(b))
+    d = [x - y for x, y in zip(a, b)]
+    t = stats.ttest_rel(a, b)
+    assert (g["gap"], g["n"]) == (sum(d) / 5, 5)
+    assert g["se"] == pytest.approx(math.sqrt(sum((x - sum(d) / 5) ** 2 for x in d) / 4 / 5))
+    assert (g["ci_low"], g["ci_high"]) == pytest.approx(tuple(t.confidence_interval(0.95)))
+    assert g["p"] == pytest.approx(t.pvalue)
 
 
-def test_paired_gap_pairs_by_task_and_skips_failed_judgements():
+def test_paired_gap_pairs_by_task_averages_seeds_and_skips_failed_judgements():
     a = recs([50, None, 70])
     b = list(reversed(recs([40, 60, 65])))             # order does not matter, task ids do
-    gap, se, n = paired_gap(a, b)
-    assert n == 2 and gap == pytest.approx((10 + 5) / 2)
-    assert math.isnan(paired_gap(recs([1]), recs([0]))[1])   # one pair: no standard error
+    g = paired_gap(a, b)
+    assert g["n"] == 2 and g["gap"] == pytest.approx((10 + 5) / 2)
+    assert math.isnan(paired_gap(recs([1]), recs([0]))["se"])   # one pair: no spread to speak of
+    # two seeds of the same tasks: each task's value is its mean over seeds
+    a2 = [dict(r, seed=0) for r in recs([50, 60, 70])] + [dict(r, seed=1) for r in recs([52, 62, 80])]
+    b2 = [dict(r, seed=0) for r in recs([40, 60, 65])] + [dict(r, seed=1) for r in recs([40, 60, 65])]
+    g = paired_gap(a2, b2)
+    assert g["n"] == 3 and g["gap"] == pytest.approx(((51 - 40) + (61 - 60) + (75 - 65)) / 3)
+    c = claim(a2, b2)
+    assert c["per_seed"] == {0: pytest.approx(5.0), 1: pytest.approx(9.667, abs=1e-3)}
 
 
-def test_claim_needs_two_standard_errors_either_way():
+def test_claim_needs_the_confidence_interval_clear_of_zero():
     base = recs([10, 20, 30, 40, 50])
-    assert claim(recs([30, 41, 49, 62, 70]), base)[0] == "held"
-    assert claim(recs([-10, 1, 9, 22, 30]), base)[0] == "did NOT hold"
-    assert claim(recs([12, 18, 33, 38, 51]), base)[0] == "inconclusive"
-    word, gap, se, n = claim(recs([1, 2], valid=[True, True]), recs([1, 2], valid=[False, True]), "valid")
-    assert (gap, n) == (0.5, 2) and word == "inconclusive"
+    assert claim(recs([30, 41, 49, 62, 70]), base)["verdict"] == "held"
+    assert claim(recs([-10, 1, 9, 22, 30]), base)["verdict"] == "did NOT hold"
+    assert claim(recs([12, 18, 33, 38, 51]), base)["verdict"] == "inconclusive"
+    c = claim(recs([1, 2], valid=[True, True]), recs([1, 2], valid=[False, True]), "valid")
+    assert (c["gap"], c["n"], c["verdict"]) == (0.5, 2, "inconclusive")
+    c = claim(recs([5, 6, 7]), recs([3, 4, 5]))        # every task +2: no spread, the gap is exact
+    assert (c["gap"], c["se"], c["verdict"]) == (2.0, 0.0, "held")
 
 
 def test_self_edit_keeps():
@@ -62,18 +76,20 @@ def test_verdicts_weigh_each_claim_whose_two_sides_were_measured():
     v = verdicts({"warm_start": warm, "full": full, "text_critic": text})
     assert set(v) == {"rl_valid", "rl_score", "vision"}  # no_fo, no_zero_rule and the modes were not measured
     assert v["rl_score"]["verdict"] == "held" and v["vision"]["verdict"] == "inconclusive"
-    word, gap, se, n = claim(full, warm, "valid")
-    assert v["rl_valid"] == {"claim": "RL raises ValidRenderRate over the warm start", "verdict": word,
-                             "gap": round(gap, 3), "se": round(se, 3), "n": n, "on": "valid",
-                             "a": "full", "b": "warm_start"}
-    assert (gap, n) == (0.2, 5)
+    c = claim(full, warm, "valid")
+    assert v["rl_valid"]["verdict"] == c["verdict"] and v["rl_valid"]["gap"] == round(c["gap"], 4)
+    assert {k: v["rl_valid"][k] for k in ("claim", "on", "a", "b", "n")} == {
+        "claim": "RL raises ValidRenderRate over the warm start", "on": "valid", "a": "full", "b": "warm_start",
+        "n": 5}
+    assert (c["gap"], c["n"]) == (0.2, 5)
     # the direction is the paper's: self-edit over one pass; a worse self-edit did NOT hold
     v = verdicts({"full": full, "full_self-edit": warm})
     assert list(v) == ["self_edit"] and v["self_edit"]["verdict"] == "did NOT hold"
     assert v["self_edit"]["gap"] == pytest.approx(-20.4)
-    assert verdict_line(v["self_edit"]) == ("[did NOT hold] critic-free self-edit improves on one pass: "
-                                            f"full_self-edit - full = -20.40 points (paired SE "
-                                            f"{v['self_edit']['se']:.2f}, 5 tasks)")
+    sv = v["self_edit"]
+    assert verdict_line(sv) == ("[did NOT hold] critic-free self-edit improves on one pass: "
+                                f"full_self-edit - full = -20.40 points (95% CI {sv['ci_low']:+.2f}.."
+                                f"{sv['ci_high']:+.2f}, p {sv['p']:.3g}, 5 tasks)")
     assert verdicts({}) == {} and {c[0] for c in CLAIMS} >= {"rl_valid", "rl_score", "vision", "self_edit",
                                                               "critic_loop", "fo", "zero_rule"}
 

@@ -19,6 +19,11 @@ from typing import Sequence
 from relook import infer
 
 
+def _mean(xs) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return round(sum(xs) / len(xs), 2) if xs else None
+
+
 def summarize(records: Sequence[dict], mode: str = "") -> dict:
     def block(rs):
         judged = [r for r in rs if r["score"] is not None]
@@ -26,6 +31,7 @@ def summarize(records: Sequence[dict], mode: str = "") -> dict:
         return {"n_tasks": len(rs),
                 "valid_render_rate": round(sum(r["valid"] for r in seen) / len(seen), 4) if seen else 0.0,
                 "critic_score_mean": round(sum(r["score"] for r in judged) / len(judged), 2) if judged else None,
+                "critic_score_loop_mean": _mean([r.get("score_loop") for r in rs]),
                 "critic_failures": len(rs) - len(judged) - (len(rs) - len(seen)),
                 "infra_failures": len(rs) - len(seen),
                 "mean_turns": round(sum(r.get("n_turns", 1) for r in rs) / len(rs), 3) if rs else 0.0}
@@ -42,25 +48,38 @@ def summarize(records: Sequence[dict], mode: str = "") -> dict:
 
 def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, rollout_cfg=None,
              out_jsonl: str | Path | None = None, judge_env=None, **gen) -> dict:
-    """Answer `tasks` in `mode`, judge the finals with `judge_env` (default: `env`), return the summary and
-    write per-task records to `out_jsonl`."""
-    judge = judge_env or env
+    """Answer `tasks` in `mode` with `env` in the loop (critic-in-loop selects with it), judge the finals with
+    `judge_env` (default: `env.judge()`, the held-out checklist items the loop never saw), return the summary and
+    write per-task records to `out_jsonl`. `score` is the judge's; `score_loop` what the loop's own items say
+    (for critic-in-loop, the score it selected on)."""
+    judge = judge_env or (env.judge() if hasattr(env, "judge") else env)
     answers = infer.answer(policy, tasks, mode=mode, rounds=rounds, env=env, rollout_cfg=rollout_cfg, **gen)
-    # critic-in-loop answers were rendered and judged in the loop; with the same judge, judging again is waste
-    # (and with an MLLM critic a second, possibly different, opinion)
-    results = [a.judged if a.judged is not None and judge is env else None for a in answers]
-    todo = [i for i, r in enumerate(results) if r is None]
     t0 = time.perf_counter()
-    for i, r in zip(todo, judge.step_many_sync([tasks[i] for i in todo], [answers[i].text for i in todo])):
-        results[i] = r
+    # the loop's view of each final answer: critic-in-loop answers were judged in the loop already; the others are
+    # judged on the loop's items too (a page renders once: the renderer's cache serves the second look)
+    loop = [a.judged for a in answers]
+    todo = [i for i, r in enumerate(loop) if r is None]
+    if todo:
+        for i, r in zip(todo, env.step_many_sync([tasks[i] for i in todo], [answers[i].text for i in todo])):
+            loop[i] = r
+    # the judge's own look: unless it would see exactly what the loop saw (the same critic, and a task without
+    # held-out items looks the same in every view) -- an MLLM judge is not asked twice for one opinion
+    same_critic = judge is env or getattr(judge, "critic", None) is getattr(env, "critic", None)
+    again = [i for i, t in enumerate(tasks)
+             if not same_critic or any(getattr(it, "judge_only", False) for it in getattr(t, "checklist", []))]
+    results = list(loop)
+    if judge is not env and again:
+        for i, r in zip(again, judge.step_many_sync([tasks[i] for i in again], [answers[i].text for i in again])):
+            results[i] = r
     judge_s = time.perf_counter() - t0
     records = []
-    for t, a, r in zip(tasks, answers, results):
+    for t, a, r, lr in zip(tasks, answers, results, loop):
         score = None if r.reward is None else round(100.0 * r.reward, 2)  # zero rule: invalid -> 0
         crit = getattr(r, "critique", None)  # a critic-in-loop TurnRecord keeps only the score and feedback
         records.append({"task_id": t.id, "category": t.category, "mode": mode, "valid": r.valid, "error": r.error,
                         "infra": bool(getattr(r, "infra", False)),
                         "score": score, "critic_score": r.score, "critic_error": crit.error if crit else None,
+                        "score_loop": None if lr.reward is None else round(100.0 * lr.reward, 2),
                         "feedback": r.feedback, "judge_reply": crit.raw if crit else None,
                         "seconds": round(a.seconds, 4), "n_turns": len(a.turns), "n_tokens": a.n_tokens,
                         "answer": a.text, **{k: t.meta[k] for k in ("class", "difficulty") if k in t.meta}})

@@ -25,6 +25,7 @@ dummy token, so every rank makes the same number of generate calls.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -56,16 +57,25 @@ class EnvResult:
 class Environment:
     """The environment side of a turn: render the page, ask the critic, apply the zero rule.
     `extract(text) -> page | None` replaces relook.render's extract_code (a benchmark's own rules: see
-    relook.artifactsbench); None from it is an invalid render (`no_code`)."""
+    relook.artifactsbench); None from it is an invalid render (`no_code`). `items` is the part of each task's
+    checklist the critic sees (Task.view): "loop" for rewards, feedback and critic-in-loop selection, "judge"
+    for evaluation (`judge()`), so an answer is never scored on the items that selected it."""
 
     def __init__(self, critic: Critic | str = "checklist", zero_invalid: bool = True,
                  render_config: RenderConfig | None = None, renderer=None,
-                 extract: Callable[[str], str | None] | None = None, **critic_kw):
+                 extract: Callable[[str], str | None] | None = None, items: str = "loop", **critic_kw):
         self.critic = make_critic(critic, **critic_kw) if isinstance(critic, str) else critic
         self.zero_invalid = zero_invalid
         self.render_config = render_config
         self.renderer = renderer
         self.extract = extract
+        self.items = items
+
+    def judge(self, items: str = "judge") -> "Environment":
+        """The same environment judging another part of the checklist (default: the held-out items)."""
+        j = copy.copy(self)
+        j.items = items
+        return j
 
     async def _render(self, renderer, text: str) -> RenderResult:
         if self.extract is None:
@@ -81,7 +91,7 @@ class Environment:
         t0 = time.perf_counter()
         res = await self._render(renderer, text)
         t1 = time.perf_counter()
-        crit = await self.critic.critique(task, res)
+        crit = await self.critic.critique(task.view(self.items) if hasattr(task, "view") else task, res)
         t2 = time.perf_counter()
         rew = reward(res, crit, zero_invalid=self.zero_invalid, format_ok=ok)
         feedback = crit.feedback if crit.score is not None else "The critic could not judge this page."

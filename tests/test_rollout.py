@@ -41,17 +41,41 @@ def test_critic_in_loop_inference_revises_an_invalid_first_attempt(env):
     assert len(ans.turns) == 2 and ans.text == GOOD  # the zero rule still scores the blank page 0; FO admits the fix
 
 
-def test_evaluate_does_not_judge_critic_in_loop_answers_twice(env, monkeypatch):
+def test_evaluate_does_not_judge_critic_in_loop_answers_twice(monkeypatch):
     from relook.evaluate import evaluate
+    env = Environment("checklist")
     pages = []
-    real = env.step_many
-    async def counting(tasks, texts):
-        pages.extend(texts)
-        return await real(tasks, texts)
-    monkeypatch.setattr(env, "step_many", counting)
-    s = evaluate(ScriptedPolicy([BLANK, GOOD]), [TASK], env, mode="critic", rounds=1, rollout_cfg=cfg())
-    assert pages == [BLANK, GOOD]  # the loop's two turns; the final answer's judgement is reused
+    real = Environment.step_many
+
+    async def counting(self, tasks, texts):
+        pages.append((self.items, list(texts)))
+        return await real(self, tasks, texts)
+    monkeypatch.setattr(Environment, "step_many", counting)
+    # judged by the loop's own critic: the final answer's judgement from the loop is reused
+    s = evaluate(ScriptedPolicy([BLANK, GOOD]), [TASK], env, mode="critic", rounds=1, rollout_cfg=cfg(),
+                 judge_env=env)
+    assert pages == [("loop", [BLANK]), ("loop", [GOOD])]
     assert s["valid_render_rate"] == 1.0 and s["critic_score_mean"] == 100.0
+    # by default the judge sees the held-out items instead: one more look at the final answer, on those
+    pages.clear()
+    s = evaluate(ScriptedPolicy([BLANK, GOOD]), [TASK], env, mode="critic", rounds=1, rollout_cfg=cfg())
+    assert pages == [("loop", [BLANK]), ("loop", [GOOD]), ("judge", [GOOD])]
+    assert s["critic_score_mean"] == 100.0 and s["critic_score_loop_mean"] == 100.0
+
+
+def test_the_judge_scores_items_the_loop_never_saw():
+    from relook.tasks import parse_task
+    task = parse_task({"id": "h", "prompt": "A red heading 'Hi'.", "checklist": [
+        {"id": "text", "description": "A heading says Hi.", "check": {"kind": "text", "selector": "h1", "text": "Hi"}},
+        {"id": "red", "description": "The heading is red.", "judge_only": True,
+         "check": {"kind": "style", "selector": "h1", "property": "color", "equals": "#ff0000"}}]})
+    page = "```html\n<html><body><h1 style='color:#000'>Hi</h1></body></html>\n```"
+    env = Environment("checklist")
+    (loop,) = env.step_many_sync([task], [page])
+    (judged,) = env.judge().step_many_sync([task], [page])
+    assert loop.score == 100.0 and "red" not in loop.feedback.lower()   # the loop's critic never mentions it
+    assert judged.score == 0.0
+    assert env.items == "loop" and env.judge().critic is env.critic
 
 
 def test_env_mask_marks_exactly_the_feedback(env):
@@ -139,7 +163,7 @@ def test_batch_of_episodes_and_records(env, tmp_path):
         for t in x["turns"]:
             assert {"turn", "attempt", "code", "score", "feedback", "admitted", "shots"} <= t.keys()
             if t["valid"]:
-                assert len(t["shots"]) == 3 and all(Path(p).is_file() for p in t["shots"])
+                assert len(t["shots"]) == 3 and all((tmp_path / p).is_file() for p in t["shots"])  # relative to chains.jsonl
 
 
 def test_ranks_make_the_same_number_of_generate_calls(env):

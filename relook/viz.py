@@ -117,7 +117,26 @@ def fo_plot(trace, title: str = "Forced Optimization"):
 
 
 CURVES = (("reward_mean", "reward (mean)"), ("valid_render_rate", "ValidRenderRate"),
-          ("critic_score_mean", "critic score (final turn)"), ("fo_admission_rate", "FO admission rate"))
+          ("critic_score_mean", "critic score (final turn)"), ("mean_turns", "admitted turns per trajectory"),
+          ("fo_admission_rate", "FO admission rate"))
+PHASES = (("generate_s", "generate"), ("render_s", "render"), ("critique_s", "critique"), ("optimize_s", "optimize"))
+
+
+def step_time_split(metrics: Sequence[dict], phases=PHASES):
+    """Where each GRPO step's seconds went, stacked per step (render and critique of a batch overlap: their
+    wall time is split in proportion to their summed per-page times, see relook.rollout.run_episodes)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    steps, bottom = [r["step"] for r in metrics], [0.0] * len(metrics)
+    for key, name in phases:
+        ys = [float(r.get(key) or 0.0) for r in metrics]
+        ax.bar(steps, ys, bottom=bottom, label=name)
+        bottom = [b + y for b, y in zip(bottom, ys)]
+    ax.set(xlabel="step", ylabel="seconds", title="seconds per GRPO step")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def training_curves(metrics: Sequence[dict], keys=CURVES, label: str | None = None, axes=None):

@@ -77,6 +77,7 @@ def check_products(name: str, tmp: Path):
         metrics = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
         assert [m["step"] for m in metrics] == [1, 2]                  # smoke: train.steps 2, one line per GRPO step
         assert (run / "curves.png").stat().st_size > 0 and (run / "policy").is_dir()
+        assert (run / "step_time.png").stat().st_size > 0
         for tag in ("before", "after"):
             for mode in ("base", "self-edit"):
                 assert len((run / f"eval_{tag}_{mode}.jsonl").read_text().splitlines()) == 3

@@ -158,3 +158,19 @@ def test_variant_bars():
     fig = viz.variant_bars(res, keys=viz.BARS + (("seconds_per_task", "seconds per task"),))
     assert [ax.get_title() for ax in fig.axes] == ["ValidRenderRate", "critic score", "seconds per task"]
     assert [p.get_height() for p in fig.axes[2].patches] == [0.2, 0.5]
+
+
+def test_step_time_split_stacks_the_phases_of_each_step():
+    from relook import viz
+    rows = [{"step": 1, "generate_s": 3.0, "render_s": 1.0, "critique_s": 0.5, "optimize_s": 2.0},
+            {"step": 2, "generate_s": 4.0, "render_s": None, "critique_s": 0.5, "optimize_s": 2.5}]
+    fig = viz.step_time_split(rows)
+    bars = fig.axes[0].patches
+    assert len(bars) == 8                                   # 4 phases x 2 steps
+    tops = {}
+    for b in bars:
+        x = round(b.get_x() + b.get_width() / 2)
+        tops[x] = max(tops.get(x, 0), b.get_y() + b.get_height())
+    assert tops == {1: 6.5, 2: 7.0}                        # a missing phase counts as 0
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["generate", "render", "critique",
+                                                                              "optimize"]

@@ -82,7 +82,8 @@ def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, 
                         "score_loop": None if lr.reward is None else round(100.0 * lr.reward, 2),
                         "feedback": r.feedback, "judge_reply": crit.raw if crit else None,
                         "seconds": round(a.seconds, 4), "n_turns": len(a.turns), "n_tokens": a.n_tokens,
-                        "answer": a.text, **{k: t.meta[k] for k in ("class", "difficulty") if k in t.meta}})
+                        "answer": a.text, "seed": gen.get("seed"),
+                        **{k: t.meta[k] for k in ("class", "difficulty") if k in t.meta}})
     summary = summarize(records, mode)
     summary["judge_seconds"] = round(judge_s, 2)
     if out_jsonl:
@@ -132,17 +133,17 @@ def paired_gap(a: Sequence[dict], b: Sequence[dict], key: str = "score", level: 
 
 
 def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "critic"), rounds: int = 3,
-                  rollout_cfg=None, out_dir=None, tag: str = "", **gen) -> dict[str, dict]:
+                  rollout_cfg=None, out_dir=None, tag: str = "", suffix: str = "", **gen) -> dict[str, dict]:
     """`evaluate` in several inference modes on the same tasks and seed. Every mode starts with an empty render
     cache: with one seed the modes share first attempts, and reusing their renders would flatter the later
-    modes' seconds_per_task. Per-task records go to out_dir/eval_<tag><mode>.jsonl when out_dir is given."""
+    modes' seconds_per_task. Per-task records go to out_dir/eval_<tag><mode><suffix>.jsonl when out_dir is given."""
     from relook.render import default_renderer
 
     out = {}
     renderer = getattr(env, "renderer", None) or default_renderer()
     for mode in modes:
         renderer.clear_cache()
-        path = Path(out_dir) / f"eval_{tag}{mode}.jsonl" if out_dir else None
+        path = Path(out_dir) / f"eval_{tag}{mode}{suffix}.jsonl" if out_dir else None
         out[mode] = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=rollout_cfg, out_jsonl=path,
                              **gen)
     return out
@@ -176,9 +177,15 @@ CLAIMS = (
 
 
 def load_evals(out_dir, names: Sequence[str]) -> dict[str, list[dict]]:
-    """{name: per-task records} from out_dir/eval_<name>.jsonl, for each of `names` that has one."""
-    paths = {n: Path(out_dir) / f"eval_{n}.jsonl" for n in names}
-    return {n: load_records(p) for n, p in paths.items() if p.exists()}
+    """{name: per-task records} from out_dir/eval_<name>.jsonl and, one file per seed, eval_<name>_s<seed>.jsonl
+    (pooled: each record carries its seed), for each of `names` that has any."""
+    out = {}
+    for n in names:
+        paths = [Path(out_dir) / f"eval_{n}.jsonl"] + sorted(Path(out_dir).glob(f"eval_{n}_s[0-9]*.jsonl"))
+        recs = [r for p in paths if p.exists() for r in load_records(p)]
+        if recs:
+            out[n] = recs
+    return out
 
 
 def verdicts(records: dict[str, Sequence[dict]], claims=CLAIMS, level: float = 0.95) -> dict[str, dict]:

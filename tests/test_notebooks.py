@@ -18,7 +18,8 @@ def params(name: str, tmp) -> dict:
         "05_grpo_training.ipynb": {"config": "smoke", "out_dir": str(tmp / "run"), "eval_tasks": 3},
         "06_self_edit_inference.ipynb": {"config": "smoke", "n_tasks": 3, "rounds": 1},
         "07_evaluation_and_ablations.ipynb": {"config": "smoke", "overrides": ["train.steps=1"],
-                                               "variants": ["full", "text_critic"], "eval_tasks": 3, "rounds": 1,
+                                               "variants": ["full", "text_critic"], "seeds": [0, 1], "eval_tasks": 3,
+                                               "rounds": 1,
                                                "out_root": str(tmp / "ablations")},
         "08_chain_explorer.ipynb": {"config": "smoke", "run_dir": str(tmp / "explore"), "n_tasks": 2},
         "09_real_model.ipynb": {"config": "smol_smoke", "n_tasks": 2, "max_new_tokens": 160},
@@ -44,6 +45,7 @@ def test_notebook_has_parameters_cell(nb):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # 07 trains every variant once per seed; the rest take a minute or two
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(nb, tmp_path):
     import papermill as pm
@@ -90,6 +92,11 @@ def check_products(name: str, tmp: Path):
         assert {"rl_valid", "rl_score", "vision", "self_edit", "critic_loop"} <= set(res["verdicts"])
         for v in res["verdicts"].values():
             assert v["verdict"] in ("held", "did NOT hold", "inconclusive") and v["n"] == 3 and v["se"] >= 0
+            assert v["ci_low"] <= v["gap"] <= v["ci_high"] or v["se"] != v["se"]   # NaN only without spread
+        assert res["seeds"] == [0, 1] and set(res["results_per_seed"]["full"]) == {"0", "1"}
+        # one eval file per variant and seed, each record carrying its seed
+        recs = [json.loads(x) for x in (tmp / "ablations" / "eval_full_s1.jsonl").read_text().splitlines()]
+        assert len(recs) == 3 and {r["seed"] for r in recs} == {1}
     elif name == "08_chain_explorer.ipynb":
         assert (tmp / "explore" / "gallery.html").stat().st_size > 0
         assert list((tmp / "explore" / "chains").rglob("chains.jsonl"))

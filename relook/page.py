@@ -180,6 +180,12 @@ def invalid(error: str, detail: str = "", code: str | None = None, **kw) -> Rend
 def is_blank(png_or_rgb, min_pixels: int = 16) -> bool:
     """Nothing visible: fewer than `min_pixels` pixels differ from the page's most common color."""
     from PIL import Image
+    if isinstance(png_or_rgb, bytes) and png_or_rgb[:8] == b"\x89PNG\r\n\x1a\n" and len(png_or_rgb) >= 24:
+        # A one-color screenshot compresses to ~0.018 bytes a pixel even with Chromium's fast encoder; four times
+        # that is content, so most pages skip the decode (a third of the Python time of a render)
+        w, h = int.from_bytes(png_or_rgb[16:20], "big"), int.from_bytes(png_or_rgb[20:24], "big")
+        if len(png_or_rgb) > 0.08 * w * h:
+            return False
     img = Image.open(io.BytesIO(png_or_rgb)) if isinstance(png_or_rgb, bytes) else Image.fromarray(png_or_rgb)
     colors = img.convert("RGB").getcolors(maxcolors=256)  # None: more than 256 colors, so not blank
     if colors is None:

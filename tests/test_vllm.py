@@ -73,7 +73,7 @@ def colocate(tmp_path_factory):
     return out, report
 
 
-@pytest.mark.timeout(2400)  # the colocate run (fixture) is timed here: ~10 min quiet, far more on a busy machine
+@pytest.mark.timeout(2400)  # the colocate run (fixture) is timed here: 422 s quiet, >30 min on a busy machine
 def test_colocate_grpo_trains_two_steps(colocate):
     out, rep = colocate
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]

@@ -70,6 +70,10 @@ class WarmstartConfig:
     p_revision_invalid: float = 0.1   # a revision that breaks the page
     p_revision_flawed: float = 0.15   # a revision that slips a new flaw into a part that was right
     max_demo_turns: int = 3
+    # every demonstrated turn asks for feedback, the last included: the environment ends an episode (perfect score,
+    # max turns, Forced Optimization). False: a demo's last turn ends the conversation (end-of-turn token), so the
+    # policy learns to stop by itself — which a small policy does at random, cutting trajectories short.
+    always_ask: bool = False
     epochs: float = 6.0
     lr: float = 3e-3
     batch_size: int = 16

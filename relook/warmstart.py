@@ -46,6 +46,7 @@ class Demo:
     turns: list[str]             # policy turns' text, without the end tag: every turn but the last asks for feedback
     feedback: list[str]          # environment feedback after turns[i] (len(turns) - 1 entries)
     first: str                   # kind of first attempt
+    last_asks: bool = False      # the last turn asks for feedback too (warmstart.always_ask)
 
 
 def _first_attempt(spec: dict, rng: random.Random, ws) -> tuple[str, str | None, bool, dict]:
@@ -135,7 +136,7 @@ def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
             d[2].append((SELF_EDIT_PLAN if d[5] else REVISE_PLAN, code, cut))
             d[6] = (kind, flaws)
         live = going
-    return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind)
+    return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind, ws.always_ask)
             for t, _, atts, fbs, kind, _, _ in done]
 
 
@@ -168,7 +169,7 @@ def encode_demo(protocol: Protocol, demo: Demo, max_fb_tokens: int = 96):
     ids = protocol.prompt_ids(demo.prompt)
     labels = [-100] * len(ids)
     for i, turn in enumerate(demo.turns):
-        t_ids = protocol.turn_ids(turn, ask=i < len(demo.feedback))
+        t_ids = protocol.turn_ids(turn, ask=i < len(demo.feedback) or demo.last_asks)
         ids += t_ids
         labels += t_ids
         if i < len(demo.feedback):

@@ -53,3 +53,24 @@ def test_demos_carry_the_real_feedback_and_self_edits_get_none():
         if not any(blind):                                   # the feedback is what the critic says of that turn
             (r,) = env.step_many_sync([by_id[d.task_id]], [d.turns[0] + "<get_feedback>"])
             assert d.feedback[0] == r.feedback
+
+
+def test_always_ask_ends_every_demonstrated_turn_with_the_feedback_tag():
+    """warmstart.always_ask: the policy learns to ask after every turn (the environment ends the episode); without
+    it a demo's last turn teaches the end-of-turn token."""
+    from relook.policy import build_tokenizer
+    from relook.protocol import Protocol
+    from relook.rollout import Environment
+    from relook.warmstart import corpus, encode_demo
+    tasks = synth.generate_tasks(4, seed=5)
+    env = Environment("checklist")
+    for always in (True, False):
+        ws = replace(WarmstartConfig(), demos_per_task=2, p_perfect=0.5, always_ask=always)
+        demos = make_demos(tasks, ws, env, seed=2)
+        proto = Protocol(build_tokenizer(corpus(demos, tasks), 1024))
+        for d in demos:
+            ids, labels = encode_demo(proto, d)
+            ends = [t for t, lab in zip(ids, labels) if lab != -100 and t in (proto.get_feedback_id, proto.done_id)]
+            assert len(ends) == len(d.turns)                 # one end per policy turn, each trained
+            assert ends[:-1] == [proto.get_feedback_id] * (len(ends) - 1)
+            assert ends[-1] == (proto.get_feedback_id if always else proto.done_id)

@@ -93,6 +93,11 @@ class RolloutConfig:
     max_new_tokens: int = 400       # per turn
     max_completion_length: int = 1024
     max_feedback_tokens: int = 96
+    # Forced Optimization's K resamples of a round are drawn in the same generate call as its first try (i.i.d.
+    # draws from the same context: the same distribution as one by one, one call per round instead of K + 1; only
+    # the tries FO reaches are rendered and judged). Worth it where a call's cost is per step, not per sequence.
+    batch_resamples: bool = False
+    generate_batch_size: int = 32   # sequences per forward pass of HF generate
 
 
 @dataclass

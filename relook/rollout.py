@@ -221,13 +221,15 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
     by_id = {e.id: t for e, t in zip(eps, tasks)}
     rec = Path(record_dir) if record_dir else None
 
-    def sample(group: list[Episode], feedback: bool, budget: int):
+    def sample(group: list[Episode], feedback: bool, budget: int, n: int = 1):
+        """One turn per episode of `group` (n i.i.d. draws each, episode-major, with n > 1)."""
         ctx = [e.prompt_ids + e.completion_ids + (policy.feedback_ids(e.feedback, cfg.max_feedback_tokens)
-                                                  if feedback else []) for e in group]
+                                                  if feedback else []) for e in group for _ in range(n)]
         t0 = time.perf_counter()
         # a rank with nothing to sample still calls generate (one token) when others do: collective backends
         out = policy.generate(ctx or [eps[0].prompt_ids], max_new_tokens=budget if ctx else 1,
-                              temperature=cfg.temperature, top_p=cfg.top_p, greedy=greedy)
+                              temperature=cfg.temperature, top_p=cfg.top_p, greedy=greedy,
+                              batch_size=cfg.generate_batch_size)
         tm["generate_s"] += time.perf_counter() - t0
         tm["generate_calls"] += 1
         return out[:len(ctx)]
@@ -289,11 +291,19 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
         pending = [e for e in live if not e.done]
         if not any_rank(bool(pending)):
             break  # no rank has a revision to sample: every episode is over
+        budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
+        drawn = {}  # batch_resamples: every try of the round, drawn up front (episode id -> samples)
+        if cfg.batch_resamples:
+            out = sample(pending, True, budget, n=tries)
+            drawn = {e.id: out[i * tries:(i + 1) * tries] for i, e in enumerate(pending)}
         for attempt in range(tries):
             if attempt and not any_rank(bool(pending)):
                 break
-            budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
-            samples = sample(pending, True, budget)
+            if cfg.batch_resamples:
+                samples = [drawn[e.id][attempt] for e in pending]
+            else:
+                budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
+                samples = sample(pending, True, budget)
             still = []
             for e, s, tr in zip(pending, samples, score(pending, samples, turn, attempt)):
                 ok = accept(e.best, tr.reward) if cfg.forced_optimization else tr.reward is not None

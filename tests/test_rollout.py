@@ -120,6 +120,22 @@ def test_forced_optimization_resamples_until_improvement(env):
     assert sum(ep.env_mask) == len(t1) + len(pol.tokenizer(GOOD, add_special_tokens=False)["input_ids"])
 
 
+def test_batched_resamples_draw_a_round_in_one_call_and_admit_the_first_improvement(env):
+    """rollout.batch_resamples: the K + 1 tries of a round come from one generate call, FO walks them in order, and
+    only the tries it reaches are rendered, judged and recorded; the same admissions as drawing them one by one."""
+    script = [ONE_FLAW, BLANK, ONE_FLAW, GOOD, BLANK]                 # turn 1, then the round's 4 tries
+    pol = ScriptedPolicy(script)
+    (ep,) = run_episodes(pol, [TASK], env, cfg(max_turns=2, batch_resamples=True))
+    assert pol.calls == 2 and pol.script == []                        # first turn + one call for the whole round
+    assert [(t.turn, t.attempt, t.admitted) for t in ep.turns] == [(0, 0, True), (1, 0, False), (1, 1, False),
+                                                                     (1, 2, True)]   # the 4th try was never judged
+    assert ep.reward == 1.0 and ep.resamples == 2
+    assert pol.contexts[1] == pol.contexts[2] == pol.contexts[3] == pol.contexts[4]  # i.i.d. draws, one context
+    one_by_one = ScriptedPolicy(script[:4])
+    (ref,) = run_episodes(one_by_one, [TASK], env, cfg(max_turns=2))
+    assert one_by_one.calls == 4 and ref.completion_ids == ep.completion_ids and ref.env_mask == ep.env_mask
+
+
 def test_reflection_stops_after_k_failed_resamples(env):
     pol = ScriptedPolicy([ONE_FLAW] + [BLANK] * 3)
     (ep,) = run_episodes(pol, [TASK], env, cfg(max_resamples=2))

@@ -257,3 +257,17 @@ def test_browser_that_cannot_open_pages_is_an_infra_failure(monkeypatch):
     from relook.critique import not_rendered
     from relook.reward import reward
     assert reward(res, not_rendered(res, "checklist")) is None
+
+
+def test_revision_diag_counts_each_try_against_the_best_before_it(env):
+    """benchmarks/revision_diag.py: the figures the README's multi-turn tuning notes stand on."""
+    import importlib.util
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "revision_diag.py"
+    spec = importlib.util.spec_from_file_location("revision_diag", path)
+    diag = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diag)
+    (ep,) = run_episodes(ScriptedPolicy([ONE_FLAW, BLANK, ONE_FLAW, GOOD]), [TASK], env, cfg(max_turns=2))
+    d = diag.diagnose([ep])
+    assert d["revision_vs_best"] == {"better": 1, "equal": 1, "worse": 1}   # blank, the same page, the fix
+    assert d["revision_tries"] == 3 and d["revision_admitted"] == 1 and d["per_try_admission"] == 1 / 3
+    assert d["mean_admitted_turns"] == 2 and d["stop_reasons"] == {"perfect score": 1}

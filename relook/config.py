@@ -74,6 +74,9 @@ class WarmstartConfig:
     # max turns, Forced Optimization). False: a demo's last turn ends the conversation (end-of-turn token), so the
     # policy learns to stop by itself — which a small policy does at random, cutting trajectories short.
     always_ask: bool = False
+    # each demo draws a look the task does not ask for (font family, spacing) and its revisions keep it: a revision
+    # that writes the page afresh loses it, so the policy learns to revise by editing the page it wrote
+    vary_style: bool = False
     epochs: float = 6.0
     lr: float = 3e-3
     batch_size: int = 16

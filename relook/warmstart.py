@@ -29,6 +29,18 @@ SELF_EDIT_PLAN = "Plan: check the page against the task."
 NO_CODE_TEXT = "I will write the page now."
 
 
+FONTS = ("sans-serif", "serif", "monospace", "Georgia, serif", "Verdana, sans-serif", "'Trebuchet MS', sans-serif")
+SPACINGS = (8, 12, 16, 20, 24)
+
+
+def restyle(code: str | None, look: tuple[str, int] | None) -> str | None:
+    """A synthetic page in another look (font family, spacing): nothing the checklist checks changes."""
+    if code is None or look is None:
+        return code
+    font, px = look
+    return code.replace("font-family:sans-serif", f"font-family:{font}").replace("margin:16px", f"margin:{px}px")
+
+
 def turn_text(plan: str, code: str | None, end: str = "", cut: bool = False) -> str:
     """One policy turn's text. `code=None` is a turn without code; `cut` leaves the fence open (a page cut off);
     `end` is appended as is (GET_FEEDBACK when a test needs the whole turn; demonstrations store none)."""
@@ -111,13 +123,14 @@ def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
     next attempt revises what that judgement names (a self-edit demo gets no judgement: it revises blind). A demo
     ends once an attempt is perfect, or after `max_demo_turns`."""
     rng = random.Random(seed)
-    live = []  # [task, spec, [(plan, code, cut)], [feedback], first kind, self_edit, (kind, flaws) of the last]
+    live = []  # [task, spec, [(plan, code, cut)], [feedback], first kind, self_edit, (kind, flaws) of the last, look]
     for t in tasks:
         spec = t.meta["spec"]
         for _ in range(ws.demos_per_task):
             kind, code, cut, flaws = _first_attempt(spec, rng, ws)
-            live.append([t, spec, [(synth.plan_text(spec), code, cut)], [], kind, rng.random() < ws.p_self_edit,
-                         (kind, flaws)])
+            look = (rng.choice(FONTS), rng.choice(SPACINGS)) if ws.vary_style else None
+            live.append([t, spec, [(synth.plan_text(spec), restyle(code, look), cut)], [], kind,
+                         rng.random() < ws.p_self_edit, (kind, flaws), look])
     done = []
     while live:
         going = [d for d in live if d[6][0] != "perfect" and len(d[2]) < ws.max_demo_turns]
@@ -133,11 +146,11 @@ def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
             d[3].append(SELF_EDIT_FEEDBACK if r is None else r.feedback)
             named = None if r is None else _named(d[1], r.critique)
             kind, code, cut, flaws = _revision(d[1], rng, ws, d[6][0], d[6][1], named)
-            d[2].append((SELF_EDIT_PLAN if d[5] else REVISE_PLAN, code, cut))
+            d[2].append((SELF_EDIT_PLAN if d[5] else REVISE_PLAN, restyle(code, d[7]), cut))
             d[6] = (kind, flaws)
         live = going
     return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind, ws.always_ask)
-            for t, _, atts, fbs, kind, _, _ in done]
+            for t, _, atts, fbs, kind, _, _, _ in done]
 
 
 def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:

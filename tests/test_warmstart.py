@@ -74,3 +74,25 @@ def test_always_ask_ends_every_demonstrated_turn_with_the_feedback_tag():
             assert len(ends) == len(d.turns)                 # one end per policy turn, each trained
             assert ends[:-1] == [proto.get_feedback_id] * (len(ends) - 1)
             assert ends[-1] == (proto.get_feedback_id if always else proto.done_id)
+
+
+def test_vary_style_keeps_a_demos_look_across_its_turns_and_the_checklist_blind_to_it():
+    """warmstart.vary_style: a look the task does not ask for, kept by every revision (so a revision must copy the
+    page it revises); the reference page in any look still meets every checklist item."""
+    from relook.rollout import Environment
+    from relook.warmstart import FONTS, restyle, turn_text
+    env = Environment("checklist")
+    tasks = synth.generate_tasks(4, seed=7)
+    pages = [restyle(synth.page_html(t.meta["spec"]), (font, px)) for t in tasks
+             for font, px in ((FONTS[1], 8), (FONTS[2], 24))]
+    results = env.step_many_sync([t for t in tasks for _ in range(2)], [turn_text("Plan: x.", p) for p in pages])
+    assert all(r.valid and r.score == 100.0 for r in results), [(r.score, r.feedback) for r in results]
+    ws = replace(WarmstartConfig(), demos_per_task=3, p_perfect=0.0, p_no_code=0.0, p_blank=0.0, p_broken=0.0,
+                 vary_style=True)
+    demos = make_demos(tasks, ws, env, seed=3)
+    looks = set()
+    for d in demos:
+        fonts = {f for t in d.turns for f in FONTS if f"font-family:{f}\"" in t}
+        assert len(fonts) <= 1                               # one look per demo, kept by its revisions
+        looks |= fonts
+    assert len(looks) > 1                                     # and looks differ between demos

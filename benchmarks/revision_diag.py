@@ -26,7 +26,10 @@ from relook.warmstart import load_policy
 def diagnose(eps) -> dict:
     first = [e.turns[0] for e in eps]
     valid = [t for t in first if t.valid]
-    deltas = []  # each sampled revision's score minus the best admitted before it (an invalid page counts 0)
+    # each sampled revision's critic score minus the best admitted before it (an invalid page counts 0; a try the
+    # critic could not judge is not compared). FO admits on the reward, which is also 0 for a turn that breaks the
+    # turn format, so "better" can exceed the admitted count.
+    deltas = []
     for e in eps:
         best = None
         for t in e.turns:

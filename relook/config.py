@@ -74,8 +74,9 @@ class WarmstartConfig:
     # max turns, Forced Optimization). False: a demo's last turn ends the conversation (end-of-turn token), so the
     # policy learns to stop by itself — which a small policy does at random, cutting trajectories short.
     always_ask: bool = False
-    # each demo draws a look the task does not ask for (font family, spacing) and its revisions keep it: a revision
-    # that writes the page afresh loses it, so the policy learns to revise by editing the page it wrote
+    # each demo draws a look the task does not ask for (font family; the spacing of components that set a 16 px
+    # margin) and its revisions keep it: a revision that writes the page afresh loses it, so the policy learns to
+    # revise by editing the page it wrote
     vary_style: bool = False
     epochs: float = 6.0
     lr: float = 3e-3
@@ -96,12 +97,14 @@ class RolloutConfig:
     max_new_tokens: int = 400       # per turn
     max_completion_length: int = 1024
     max_feedback_tokens: int = 96
-    # Forced Optimization's K resamples of a round are drawn in the same generate call as its first try (i.i.d.
-    # draws from the same context: the same distribution as one by one, one call per round instead of K + 1; only
-    # the tries FO reaches are rendered and judged). Worth it where a call costs per step, not per sequence (vLLM's
-    # n samples a prompt); not on 2 CPU cores: the tiny policy, K = 7, 64 episodes took 246 s in 3 calls.
+    # Forced Optimization's K resamples of a round are drawn in the same generate call as its first try: i.i.d.
+    # draws from the same context, one call per round instead of up to K + 1, all at the round's token budget (one
+    # by one, a later try may get a few more tokens as episodes leave the round); only the tries FO reaches are
+    # rendered and judged. Meant for backends whose call costs per step rather than per sequence (vLLM; not
+    # measured there). Not on 2 CPU cores: the tiny policy, K = 7, 64 episodes: generation 246 s in 3 calls, against
+    # 107 s in 9 calls one by one at K = 3 (benchmarks/revision_diag.py).
     batch_resamples: bool = False
-    generate_batch_size: int = 32   # sequences per forward pass of HF generate
+    generate_batch_size: int = 32   # sequences per HF generate call (the vLLM engine ignores it)
 
 
 @dataclass

@@ -229,7 +229,9 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
         # a rank with nothing to sample still calls generate (one token) when others do: collective backends
         out = policy.generate(ctx or [eps[0].prompt_ids], max_new_tokens=budget if ctx else 1,
                               temperature=cfg.temperature, top_p=cfg.top_p, greedy=greedy,
-                              batch_size=cfg.generate_batch_size)
+                              # under ZeRO-3 every rank must make the same number of forward passes: one chunk
+                              batch_size=max(1, len(ctx)) if getattr(policy, "synced_gpus", False)
+                              else cfg.generate_batch_size)
         tm["generate_s"] += time.perf_counter() - t0
         tm["generate_calls"] += 1
         return out[:len(ctx)]

@@ -56,6 +56,7 @@ class Demo:
     task_id: str
     prompt: str
     turns: list[str]             # policy turns' text, without the end tag: every turn but the last asks for feedback
+                                 # (the last too with last_asks)
     feedback: list[str]          # environment feedback after turns[i] (len(turns) - 1 entries)
     first: str                   # kind of first attempt
     last_asks: bool = False      # the last turn asks for feedback too (warmstart.always_ask)

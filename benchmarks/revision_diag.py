@@ -20,10 +20,14 @@ import torch
 from relook.config import load_config
 from relook.rollout import make_environment, run_episodes
 from relook.tasks import load_tasks
+from relook.train import episode_stats
 from relook.warmstart import load_policy
 
 
 def diagnose(eps) -> dict:
+    """What GRPO's metrics say of these episodes (relook.train.episode_stats), and what they do not: why episodes
+    stopped, first attempts' scores, and every sampled revision against the best before it."""
+    st = episode_stats(eps)
     first = [e.turns[0] for e in eps]
     valid = [t for t in first if t.valid]
     # each sampled revision's critic score minus the best admitted before it (an invalid page counts 0; a try the
@@ -39,17 +43,16 @@ def diagnose(eps) -> dict:
             if t.admitted:
                 best = s
     revs = [t for e in eps for t in e.turns if t.turn > 0]
-    n = len(eps)
     return {
-        "episodes": n,
-        "mean_admitted_turns": sum(len(e.admitted) for e in eps) / n,
+        "episodes": len(eps),
+        "mean_admitted_turns": st["mean_turns"],
         "stop_reasons": dict(collections.Counter(e.stop_reason for e in eps)),
-        "first_valid_rate": len(valid) / n,
+        "first_valid_rate": st["first_turn_valid_rate"],
         "first_score_mean_valid": sum(t.score or 0 for t in valid) / max(1, len(valid)),
         "first_ended": dict(collections.Counter(t.stopped for t in first)),
         "revision_tries": len(revs),
         "revision_admitted": sum(t.admitted for t in revs),
-        "per_try_admission": sum(t.admitted for t in revs) / max(1, len(revs)),
+        "per_try_admission": st["fo_admission_rate"] if revs else 0.0,   # GRPO's fo_admission_rate
         "revision_vs_best": {"better": sum(d > 0 for d in deltas), "equal": sum(d == 0 for d in deltas),
                              "worse": sum(d < 0 for d in deltas)},
         "tokens_per_turn": sum(t.n_tokens for e in eps for t in e.turns) / max(1, sum(len(e.turns) for e in eps)),

@@ -303,8 +303,8 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
                 break
             if cfg.batch_resamples:
                 samples = [drawn[e.id][attempt] for e in pending]
-            else:
-                budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
+            else:  # one by one: episodes that left the round no longer bound the budget
+                budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending])) if attempt else budget
                 samples = sample(pending, True, budget)
             still = []
             for e, s, tr in zip(pending, samples, score(pending, samples, turn, attempt)):

@@ -56,10 +56,8 @@ class Demo:
     task_id: str
     prompt: str
     turns: list[str]             # policy turns' text, without the end tag: every turn but the last asks for feedback
-                                 # (the last too with last_asks)
     feedback: list[str]          # environment feedback after turns[i] (len(turns) - 1 entries)
     first: str                   # kind of first attempt
-    last_asks: bool = False      # the last turn asks for feedback too (warmstart.always_ask)
 
 
 def _first_attempt(spec: dict, rng: random.Random, ws) -> tuple[str, str | None, bool, dict]:
@@ -150,7 +148,7 @@ def make_demos(tasks, ws, env, seed: int = 0) -> list[Demo]:
             d[2].append((SELF_EDIT_PLAN if d[5] else REVISE_PLAN, restyle(code, d[7]), cut))
             d[6] = (kind, flaws)
         live = going
-    return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind, ws.always_ask)
+    return [Demo(t.id, t.prompt, [turn_text(p, c, "", cut) for p, c, cut in atts], fbs, kind)
             for t, _, atts, fbs, kind, _, _, _ in done]
 
 
@@ -162,8 +160,9 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     from relook.critic import ChecklistCritic
     from relook.rollout import make_environment
     ws = cfg.warmstart
+    training_only = ("epochs", "lr", "batch_size", "grad_accum", "max_length", "enabled", "always_ask")
     key = config_hash({"tasks": [t.to_dict() for t in tasks], "ws": {k: v for k, v in asdict(ws).items()
-                       if k not in ("epochs", "lr", "batch_size", "grad_accum", "max_length", "enabled")},
+                       if k not in training_only},
                        "render": asdict(cfg.render), "version": 3})
     path = Path(cache_dir) / f"demos-{key}.jsonl"
     if path.exists():
@@ -178,12 +177,13 @@ def load_or_make_demos(cfg, tasks, cache_dir: Path) -> list[Demo]:
     return demos
 
 
-def encode_demo(protocol: Protocol, demo: Demo, max_fb_tokens: int = 96):
-    """input_ids and labels: the loss sees policy turns only (prompt and feedback blocks are -100)."""
+def encode_demo(protocol: Protocol, demo: Demo, max_fb_tokens: int = 96, ask_last: bool = False):
+    """input_ids and labels: the loss sees policy turns only (prompt and feedback blocks are -100). `ask_last`
+    (warmstart.always_ask): the last turn asks for feedback too instead of ending the conversation."""
     ids = protocol.prompt_ids(demo.prompt)
     labels = [-100] * len(ids)
     for i, turn in enumerate(demo.turns):
-        t_ids = protocol.turn_ids(turn, ask=i < len(demo.feedback) or demo.last_asks)
+        t_ids = protocol.turn_ids(turn, ask=i < len(demo.feedback) or ask_last)
         ids += t_ids
         labels += t_ids
         if i < len(demo.feedback):
@@ -258,7 +258,7 @@ def _warmstart(cfg, out: Path, log) -> Path:
     protocol = Protocol(tok)
     rows = []
     for d in demos:
-        ids, labels = encode_demo(protocol, d, cfg.rollout.max_feedback_tokens)
+        ids, labels = encode_demo(protocol, d, cfg.rollout.max_feedback_tokens, ask_last=ws.always_ask)
         if len(ids) <= ws.max_length:
             rows.append({"input_ids": ids, "labels": labels, "length": len(ids)})
     if not rows:

@@ -83,6 +83,9 @@ def check_products(name: str, tmp: Path):
         for tag in ("before", "after"):
             for mode in ("base", "self-edit"):
                 assert len((run / f"eval_{tag}_{mode}.jsonl").read_text().splitlines()) == 3
+        assert len(res["gaps"]) == 4                                   # paired over the 3 tasks, with a verdict
+        for g in res["gaps"].values():
+            assert g["n"] == 3 and g["verdict"] in ("held", "did NOT hold", "inconclusive")
     elif name == "07_evaluation_and_ablations.ipynb":
         res = json.loads((tmp / "ablations" / "results.json").read_text())
         assert set(res["results"]) == {"warm_start", "full", "text_critic"}

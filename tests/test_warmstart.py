@@ -64,12 +64,11 @@ def test_always_ask_ends_every_demonstrated_turn_with_the_feedback_tag():
     from relook.warmstart import corpus, encode_demo
     tasks = synth.generate_tasks(4, seed=5)
     env = Environment("checklist")
+    demos = make_demos(tasks, replace(WarmstartConfig(), demos_per_task=2, p_perfect=0.5), env, seed=2)
+    proto = Protocol(build_tokenizer(corpus(demos, tasks), 1024))
     for always in (True, False):
-        ws = replace(WarmstartConfig(), demos_per_task=2, p_perfect=0.5, always_ask=always)
-        demos = make_demos(tasks, ws, env, seed=2)
-        proto = Protocol(build_tokenizer(corpus(demos, tasks), 1024))
         for d in demos:
-            ids, labels = encode_demo(proto, d)
+            ids, labels = encode_demo(proto, d, ask_last=always)
             ends = [t for t, lab in zip(ids, labels) if lab != -100 and t in (proto.get_feedback_id, proto.done_id)]
             assert len(ends) == len(d.turns)                 # one end per policy turn, each trained
             assert ends[:-1] == [proto.get_feedback_id] * (len(ends) - 1)

@@ -6,7 +6,7 @@
     relook train --config configs/tiny.yaml [--set key=value ...] [--out runs/NAME] [--resume]
     relook train --config paper --check [--world-size 8]
     relook eval --model PATH --tasks FILE.jsonl [--mode base|self-edit|critic] [--rounds N] [--critic checklist|mllm] --json
-    relook tasks [--out data/tasks] [--seed 0] [--train 300] [--eval 50]
+    relook tasks [--out data/tasks] [--seed 0] [--train 300] [--eval 200] [--components 2 3]
 
 Exit codes: 0 on success (an invalid page is a result, not an error), 2 on bad arguments or input.
 """
@@ -277,7 +277,12 @@ def cmd_eval(args) -> int:
 
 def cmd_tasks(args) -> int:
     from relook.synth import write_splits
-    for p in write_splits(args.out, seed=args.seed, n_train=args.train, n_eval=args.eval):
+    try:  # validated before a file is written
+        paths = write_splits(args.out, seed=args.seed, n_train=args.train, n_eval=args.eval,
+                             components=tuple(args.components))
+    except ValueError as e:
+        raise UsageError(f"--components: {e}")
+    for p in paths:
         print(p)
     return 0
 
@@ -351,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--out", default="data/tasks")
     k.add_argument("--seed", type=int, default=0)
     k.add_argument("--train", type=int, default=300)
-    k.add_argument("--eval", type=int, default=50)
+    k.add_argument("--eval", type=int, default=200)
+    k.add_argument("--components", type=int, nargs=2, default=(2, 3), metavar=("FEWEST", "MOST"),
+                   help="components per task (each brings 2-3 checklist items)")
     k.set_defaults(func=cmd_tasks)
     return p
 

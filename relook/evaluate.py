@@ -47,13 +47,14 @@ def summarize(records: Sequence[dict], mode: str = "") -> dict:
 
 
 def evaluate(policy, tasks: Sequence, env, mode: str = "base", rounds: int = 3, rollout_cfg=None,
-             out_jsonl: str | Path | None = None, judge_env=None, **gen) -> dict:
+             out_jsonl: str | Path | None = None, judge_env=None, answers=None, **gen) -> dict:
     """Answer `tasks` in `mode` with `env` in the loop (critic-in-loop selects with it), judge the finals with
     `judge_env` (default: `env.judge()`, the held-out checklist items the loop never saw), return the summary and
     write per-task records to `out_jsonl`. `score` is the judge's; `score_loop` what the loop's own items say
-    (for critic-in-loop, the score it selected on)."""
+    (for critic-in-loop, the score it selected on). `answers`: this mode's answers, already sampled."""
     judge = judge_env or (env.judge() if hasattr(env, "judge") else env)
-    answers = infer.answer(policy, tasks, mode=mode, rounds=rounds, env=env, rollout_cfg=rollout_cfg, **gen)
+    if answers is None:
+        answers = infer.answer(policy, tasks, mode=mode, rounds=rounds, env=env, rollout_cfg=rollout_cfg, **gen)
     t0 = time.perf_counter()
     # the loop's view of each final answer: critic-in-loop answers were judged in the loop already; the others are
     # judged on the loop's items too (a page renders once: the renderer's cache serves the second look)
@@ -136,16 +137,21 @@ def compare_modes(policy, tasks: Sequence, env, modes=("base", "self-edit", "cri
                   rollout_cfg=None, out_dir=None, tag: str = "", suffix: str = "", **gen) -> dict[str, dict]:
     """`evaluate` in several inference modes on the same tasks and seed. Every mode starts with an empty render
     cache: with one seed the modes share first attempts, and reusing their renders would flatter the later
-    modes' seconds_per_task. Per-task records go to out_dir/eval_<tag><mode><suffix>.jsonl when out_dir is given."""
+    modes' seconds_per_task. With both base and self-edit, base's answers are self-edit's first round
+    (infer.first_passes: the same draw), sampled once; base's seconds_per_task is that round's time. Per-task
+    records go to out_dir/eval_<tag><mode><suffix>.jsonl when out_dir is given."""
     from relook.render import default_renderer
 
-    out = {}
+    out, answers = {}, {}
+    if "base" in modes and "self-edit" in modes:
+        answers["self-edit"] = infer.answer(policy, tasks, mode="self-edit", rounds=rounds, **gen)
+        answers["base"] = infer.first_passes(answers["self-edit"])
     renderer = getattr(env, "renderer", None) or default_renderer()
     for mode in modes:
         renderer.clear_cache()
         path = Path(out_dir) / f"eval_{tag}{mode}{suffix}.jsonl" if out_dir else None
         out[mode] = evaluate(policy, tasks, env, mode=mode, rounds=rounds, rollout_cfg=rollout_cfg, out_jsonl=path,
-                             **gen)
+                             answers=answers.get(mode), **gen)
     return out
 
 

@@ -27,6 +27,8 @@ class Answer:
     seconds: float = 0.0         # wall time spent on this task (batch time / batch size)
     n_tokens: int = 0
     judged: object = None        # critic-in-loop: the final turn's TurnRecord (already rendered and judged)
+    first_seconds: float = 0.0   # self-edit: the first round's share of `seconds`
+    first_tokens: int = 0        # self-edit: the first turn's tokens
 
 
 def _seed(seed):
@@ -54,27 +56,39 @@ def self_edit(policy, tasks: Sequence, rounds: int = 3, max_new_tokens: int = 40
     ctx = [policy.prompt_ids(t.prompt) for t in tasks]
     turns = [[] for _ in tasks]
     n_tok = [0] * len(tasks)
+    first_tok = [0] * len(tasks)
     live = list(range(len(tasks)))
     fb = policy.feedback_ids(SELF_EDIT_FEEDBACK, max_feedback_tokens)
+    first_dt = 0.0
     for r in range(rounds + 1):
         if not live:
             break
         samples = policy.generate([ctx[i] for i in live], max_new_tokens=max_new_tokens, temperature=temperature,
                                   greedy=greedy)
+        if r == 0:
+            first_dt = (time.perf_counter() - t0) / max(1, len(tasks))
         nxt = []
         for i, s in zip(live, samples):
             turns[i].append(s.text)
             n_tok[i] += len(s.ids)
+            if r == 0:
+                first_tok[i] = len(s.ids)
             ctx[i] = ctx[i] + s.ids + fb
             if s.stopped == "feedback":  # it asked for another look; EOS means it is done
                 nxt.append(i)
         live = nxt
     dt = (time.perf_counter() - t0) / max(1, len(tasks))
     out = []
-    for t, ts, n in zip(tasks, turns, n_tok):
+    for t, ts, n, n1 in zip(tasks, turns, n_tok, first_tok):
         final = next((x for x in reversed(ts) if extract_code(x) is not None), ts[-1])
-        out.append(Answer(t.id, final, ts, dt, n))
+        out.append(Answer(t.id, final, ts, dt, n, first_seconds=first_dt, first_tokens=n1))
     return out
+
+
+def first_passes(self_edits: Sequence[Answer]) -> list[Answer]:
+    """The base answers inside self-edit answers: its first round is the same draw (same seed, same contexts, same
+    batches) as `base`, so an evaluation of both modes need not sample the first attempts twice."""
+    return [Answer(a.task_id, a.turns[0], a.turns[:1], a.first_seconds, a.first_tokens) for a in self_edits]
 
 
 def critic_loop(policy, tasks: Sequence, env, rollout_cfg, rounds: int = 3, seed: int | None = 0,

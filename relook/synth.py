@@ -436,10 +436,11 @@ OPENERS = ["Create a web page with", "Build a single-page site that has", "Make 
 
 
 # ------------------------------------------------------------------------------------------- specs -> pages
-def sample_spec(rng: random.Random, category: str | None = None) -> dict:
+def sample_spec(rng: random.Random, category: str | None = None, components=(2, 3)) -> dict:
+    """A task spec: one component of the category, then others, `components` = (fewest, most) in all."""
     category = category or rng.choice(CATEGORIES)
     first = rng.choice(BY_CATEGORY[category])
-    n_more = rng.choice([1, 2])
+    n_more = rng.choice(range(components[0] - 1, components[1]))
     rest = [k for k in COMPONENTS if k != first and not (k in ("header", "sidebar") and first in ("header", "sidebar"))]
     kinds = [first] + rng.sample(rest, n_more)
     kinds = sorted(set(kinds), key=ORDER.index)
@@ -548,14 +549,17 @@ def spec_task(spec: dict, task_id: str, held_out: bool = True):
                        "meta": {"source": "synthetic", "spec": spec}}, where=task_id)
 
 
-def generate_tasks(n: int, seed: int = 0, prefix: str = "syn", categories=CATEGORIES, exclude_prompts=()):
+def generate_tasks(n: int, seed: int = 0, prefix: str = "syn", categories=CATEGORIES, exclude_prompts=(),
+                   components=(2, 3)):
     """n tasks, categories in rotation, reproducible from the seed; prompts are unique (and not in
     `exclude_prompts`, so an eval split never repeats a train prompt)."""
+    if not 1 <= components[0] <= components[1] <= len(COMPONENTS) - 1:
+        raise ValueError(f"components {components}: want 1 <= fewest <= most <= {len(COMPONENTS) - 1}")
     rng = random.Random(seed)
     seen = set(exclude_prompts)
     tasks = []
     while len(tasks) < n:
-        spec = sample_spec(rng, categories[len(tasks) % len(categories)])
+        spec = sample_spec(rng, categories[len(tasks) % len(categories)], components)
         p = prompt_text(spec)
         if p in seen:
             continue
@@ -564,9 +568,10 @@ def generate_tasks(n: int, seed: int = 0, prefix: str = "syn", categories=CATEGO
     return tasks
 
 
-def write_splits(out_dir="data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 200):
-    train = generate_tasks(n_train, seed=seed, prefix="train")
-    evals = generate_tasks(n_eval, seed=seed + 10_000, prefix="eval", exclude_prompts={t.prompt for t in train})
+def write_splits(out_dir="data/tasks", seed: int = 0, n_train: int = 300, n_eval: int = 200, components=(2, 3)):
+    train = generate_tasks(n_train, seed=seed, prefix="train", components=components)
+    evals = generate_tasks(n_eval, seed=seed + 10_000, prefix="eval", exclude_prompts={t.prompt for t in train},
+                           components=components)
     out = Path(out_dir)
     return save_tasks(train, out / "train.jsonl"), save_tasks(evals, out / "eval.jsonl")
 
@@ -577,8 +582,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--eval", type=int, default=200)
+    ap.add_argument("--components", type=int, nargs=2, default=(2, 3), metavar=("FEWEST", "MOST"))
     a = ap.parse_args(argv)
-    for p in write_splits(a.out, a.seed, a.train, a.eval):
+    for p in write_splits(a.out, a.seed, a.train, a.eval, tuple(a.components)):
         print(p, sum(1 for _ in open(p)))
 
 

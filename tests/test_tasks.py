@@ -109,6 +109,18 @@ def test_synthetic_generator_is_seeded_and_splits_are_disjoint(tmp_path):
     assert all(t.checkable and t.reference_html for t in tr + ev)
 
 
+def test_components_per_task_can_be_chosen(tmp_path):
+    from relook.cli import main
+    hard = synth.generate_tasks(40, seed=3, components=(3, 4))
+    assert {len(t.meta["spec"]["components"]) for t in hard} == {3, 4}
+    assert {len(t.meta["spec"]["components"]) for t in synth.generate_tasks(40, seed=3)} == {2, 3}
+    assert all(t.checkable and t.reference_html for t in hard)
+    assert main(["tasks", "--out", str(tmp_path / "h"), "--train", "8", "--eval", "4", "--components", "4", "4"]) == 0
+    assert {len(t.meta["spec"]["components"]) for t in load_tasks(tmp_path / "h" / "train.jsonl")} == {4}
+    assert main(["tasks", "--out", str(tmp_path / "bad"), "--components", "3", "2"]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
 def test_committed_splits_match_the_generator():
     """data/tasks is reproducible from its seed: `python -m relook.synth --out data/tasks --seed 0`."""
     from pathlib import Path

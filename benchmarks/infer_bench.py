@@ -1,6 +1,6 @@
 """Inference cost of the three modes on the same tasks: base decoding, critic-free self-edit, critic-in-loop.
 
-    python benchmarks/infer_bench.py --model runs/tiny/policy [--tasks data/tasks/eval.jsonl] [--n 24] [--json out.json]
+    python benchmarks/infer_bench.py --model runs/tiny/policy [--tasks FILE] [--n 24] [--json out.json]
 
 Reports wall time per task and the ratios the paper discusses: self-edit (1 round) vs single pass (target <= 1.5x)
 and critic-in-loop vs self-edit (the paper measured ~6.8x with its 72B MLLM critic). Generation runs batched, so
@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
-    ap.add_argument("--tasks", default="data/tasks/eval.jsonl")
+    ap.add_argument("--tasks", default="", help="default: the tiny config's eval split")
     ap.add_argument("--n", type=int, default=24)
-    ap.add_argument("--max-new-tokens", type=int, default=320)
+    ap.add_argument("--max-new-tokens", type=int, default=0, help="default: the tiny config's rollout budget")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json")
     a = ap.parse_args(argv)
@@ -39,8 +39,8 @@ def main(argv=None):
     cfg = load_config("tiny")
     env = make_environment(cfg)
     policy = Policy.from_pretrained(a.model)
-    tasks = load_tasks(a.tasks)[: a.n]
-    gen = {"max_new_tokens": a.max_new_tokens, "seed": a.seed}
+    tasks = load_tasks(a.tasks or cfg.resolve(cfg.eval.tasks))[: a.n]
+    gen = {"max_new_tokens": a.max_new_tokens or cfg.rollout.max_new_tokens, "seed": a.seed}
     infer.base(policy, tasks[:2], **gen)  # warm-up: first-call allocations, browser start
     env.step_many_sync(tasks[:2], ["<html><body>warm</body></html>"] * 2)
 

@@ -101,8 +101,8 @@ class RolloutConfig:
     # draws from the same context, one call per round instead of up to K + 1, all at the round's token budget (one
     # by one, a later try may get a few more tokens as episodes leave the round); only the tries FO reaches are
     # rendered and judged. Meant for backends whose call costs per step rather than per sequence (vLLM; not
-    # measured there). Not on 2 CPU cores: the tiny policy, K = 7, 64 episodes: generation 246 s in 3 calls, against
-    # 107 s in 9 calls one by one at K = 3 (benchmarks/revision_diag.py).
+    # measured there). Off on 2 CPU cores, where it measured slower: every try is decoded, even those FO never reaches
+    # (README, "Why episodes stop").
     batch_resamples: bool = False
     generate_batch_size: int = 32   # sequences per HF generate call (the vLLM engine ignores it)
 

@@ -5,7 +5,8 @@
 Reports wall time per task and the ratios the paper discusses: self-edit (1 round) vs single pass (target <= 1.5x)
 and critic-in-loop vs self-edit (the paper measured ~6.8x with its 72B MLLM critic). Generation runs batched, so
 per-task time is batch time / batch size; the critic's render + judge time is included for critic-in-loop. Each
-mode is timed once after a warm-up call, with the same seed.
+mode is timed once after a warm-up call, with the same seed; base is self-edit's first round (the same draw,
+sampled once: relook.evaluate.compare_modes), timed as that round.
 """
 from __future__ import annotations
 

@@ -49,6 +49,7 @@ def diagnose(eps) -> dict:
         "stop_reasons": dict(collections.Counter(e.stop_reason for e in eps)),
         "first_valid_rate": st["first_turn_valid_rate"],
         "first_score_mean_valid": sum(t.score or 0 for t in valid) / max(1, len(valid)),
+        "first_perfect": sum(t.score == 100.0 for t in valid),   # episodes that end at once on a perfect score
         "first_ended": dict(collections.Counter(t.stopped for t in first)),
         "revision_tries": len(revs),
         "revision_admitted": sum(t.admitted for t in revs),

@@ -135,6 +135,8 @@ def test_committed_splits_match_the_generator():
     assert len(tr) == 300 and len(ev) == 200 and not {t.prompt for t in tr} & {t.prompt for t in ev}
     assert [t.to_dict() for t in tr[:20]] == [t.to_dict() for t in synth.generate_tasks(
         20, seed=0, prefix="train", components=(3, 4))]
+    assert [t.to_dict() for t in ev[-5:]] == [t.to_dict() for t in synth.generate_tasks(
+        200, seed=10_000, prefix="eval", exclude_prompts={t.prompt for t in tr}, components=(3, 4))[-5:]]
 
 
 def test_held_out_items_are_seen_by_the_judge_only():

@@ -168,6 +168,18 @@ def claim(a: Sequence[dict], b: Sequence[dict], key: str = "score", level: float
     return g
 
 
+# What notebook 05 reports of a make train run: (a, b, key) = eval_<a>.jsonl against eval_<b>.jsonl on `key`
+RUN_GAPS = (("after_base", "before_base", "score"), ("after_base", "before_base", "valid"),
+            ("before_self-edit", "before_base", "score"), ("after_self-edit", "after_base", "score"))
+
+
+def run_gaps(run_dir, gaps=RUN_GAPS) -> dict[str, dict]:
+    """Did RL help, does self-edit help? `claim` on a run's before/after records, paired over the eval tasks:
+    {"a - b (key)": claim's figures and verdict}."""
+    rec = lambda name: load_records(Path(run_dir) / f"eval_{name}.jsonl")  # noqa: E731
+    return {f"{a} - {b} ({key})": claim(rec(a), rec(b), key) for a, b, key in gaps}
+
+
 # The paper's claims as notebook 07 tests them: (key, claim, a, b, on) = a's per-task records should beat b's on
 # `on` ("score" or "valid"). a and b name eval_<name>.jsonl records: the warm start, the trained variants of
 # config.ABLATIONS, and the full model's inference modes (compare_modes with tag "full_"; its base decoding is full).

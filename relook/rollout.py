@@ -293,10 +293,11 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
         pending = [e for e in live if not e.done]
         if not any_rank(bool(pending)):
             break  # no rank has a revision to sample: every episode is over
-        budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending]))
+        # the round's token budget: the tightest of the episodes still in it
+        budget_of = lambda eps_: max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in eps_]))  # noqa: E731
         drawn = {}  # batch_resamples: every try of the round, drawn up front (episode id -> samples)
         if cfg.batch_resamples:
-            out = sample(pending, True, budget, n=tries)
+            out = sample(pending, True, budget_of(pending), n=tries)
             drawn = {e.id: out[i * tries:(i + 1) * tries] for i, e in enumerate(pending)}
         for attempt in range(tries):
             if attempt and not any_rank(bool(pending)):
@@ -304,8 +305,7 @@ def run_episodes(policy, tasks: Sequence, env: Environment, cfg, record_dir: str
             if cfg.batch_resamples:
                 samples = [drawn[e.id][attempt] for e in pending]
             else:  # one by one: episodes that left the round no longer bound the budget
-                budget = max(1, min([cfg.max_new_tokens] + [budgets[e.id] for e in pending])) if attempt else budget
-                samples = sample(pending, True, budget)
+                samples = sample(pending, True, budget_of(pending))
             still = []
             for e, s, tr in zip(pending, samples, score(pending, samples, turn, attempt)):
                 ok = accept(e.best, tr.reward) if cfg.forced_optimization else tr.reward is not None

@@ -1,12 +1,15 @@
 """Render throughput: our Renderer vs an ArtifactsBench-style harness, on the same pages.
 
-    python benchmarks/render_bench.py [--pages N] [--concurrency C] [--baseline-pages B] [--no-breakdown] [--json out.json]
+    python benchmarks/render_bench.py [--pages N] [--concurrency C] [--rounds R] [--baseline-pages B]
+                                      [--no-breakdown] [--json out.json]
 
 Both harnesses take three screenshots per page (at load, +1 s, +2 s) with the same Chromium binary and the
 same launch flags, so the difference measured is the harness:
 
 * ours: one persistent browser, a fresh context per page, C pages at a time, virtual time for the +1 s / +2 s
-  shots (see relook/render.py);
+  shots, a DOM snapshot at each time point (see relook/render.py);
+* ours, contexts reused: the opt-in training mode (render.reuse: true), each context reset between pages;
+* ours, screenshots only: RenderConfig(dom=False), what an MLLM critic's renders do (it reads pixels, not the DOM);
 * baseline: what ArtifactsBench-style evaluation does, one page at a time: launch a browser, set_content with
   wait_until="networkidle", screenshot, sleep 1 s for real, screenshot, sleep 1 s, screenshot, close.
 
@@ -18,11 +21,10 @@ Two more rows say where our time goes (they are not renderers anyone should use)
   no real origin: storage APIs throw), no virtual time, no DOM snapshot. It bounds what ours could reach here.
 
 The pages are four kinds (static, animated, interactive, heavy), N of each, every one distinct (its number is
-in the text) so no cache can help. The baseline is slow by construction (>= 2 s of sleeping per page), so it
-runs on the first B pages of each kind; renders/s is computed on what each harness actually ran.
-
-Read "valid" next to renders/s: our renderer gives each page a wall-clock budget (RenderConfig.timeout_s, 5 s),
-and with more concurrent renders than cores a heavy page can run past it and come back as a timeout.
+in the text) so no cache can help. Every row but the baseline stays warm and renders all the pages once a round,
+the rows interleaved, for R rounds; a row reports its median round and its ratio to bare is the median of the
+per-round ratios. The baseline is slow by construction (>= 2 s of sleeping per page), so it runs once, on the
+first B pages of each kind; renders/s is computed on what each harness actually ran.
 """
 from __future__ import annotations
 
@@ -132,67 +134,106 @@ tr:nth-child(even) {{ background: #f3f3f3; }}
 MAKERS = {"static": static_page, "animated": animated_page, "interactive": interactive_page, "heavy": heavy_page}
 
 
+def warmup_pages(n: int) -> list[str]:
+    """n pages outside every measured set (indices from 10 000), kinds mixed."""
+    return [MAKERS[KINDS[k % len(KINDS)]](10_000 + k) for k in range(n)]
+
+
 def make_pages(n: int) -> list[tuple[str, str]]:
     """(kind, html) pairs: n of each kind, interleaved so every batch mixes kinds."""
     return [(kind, MAKERS[kind](i)) for i in range(n) for kind in KINDS]
 
 
 # --------------------------------------------------------------------------------------------- ours
-async def bench_ours(pages: list[tuple[str, str]], concurrency: int, config: RenderConfig | None = None,
-                     name: str = "ours", per_kind: bool = True, reuse: bool = False) -> dict:
-    r = await Renderer(config=config or RenderConfig(), concurrency=concurrency, reuse=reuse).start()
-    try:
-        # Warm-up on pages outside the set: browser start, first-context and JIT costs are paid once in
-        # training, so they do not belong in steady-state throughput.
-        await r.render_many([static_page(10_000), animated_page(10_001)], extract=False, use_cache=False)
+class Ours:
+    """A Renderer kept running and warm across rounds. Warm-up renders one page per concurrent render, outside the
+    measured set: browser start, first-context and JIT costs are paid once in training, and a reusing renderer
+    has a context per concurrent render by then (each kept for REUSE_LIMIT pages)."""
 
-        htmls = [h for _, h in pages]
+    def __init__(self, name: str, concurrency: int, config: RenderConfig | None = None, reuse: bool = False):
+        self.name, self.concurrency = name, concurrency
+        self.r = Renderer(config=config or RenderConfig(), concurrency=concurrency, reuse=reuse)
+
+    async def start(self):
+        await self.r.start()
+        await self.r.render_many(warmup_pages(self.concurrency), extract=False, use_cache=False)
+        return self
+
+    async def run(self, pages: list[tuple[str, str]]) -> dict:
         t0 = time.perf_counter()
-        results = await r.render_many(htmls, extract=False, use_cache=False)
-        secs = time.perf_counter() - t0
-        out = summary(name, len(htmls), sum(res.valid for res in results), secs)
+        results = await self.r.render_many([h for _, h in pages], extract=False, use_cache=False)
+        out = summary(self.name, len(pages), sum(res.valid for res in results), time.perf_counter() - t0)
         out["errors"] = sorted({f"{k}: {res.error}" for (k, _), res in zip(pages, results) if not res.valid})
-        # Per-render wall time under load: the renderer's budget (RenderConfig.timeout_s) is wall-clock, so
-        # a max close to it means heavy pages risk being scored as timeouts at this concurrency.
-        ms = sorted(res.elapsed_ms for res in results)
+        ms = sorted(res.elapsed_ms for res in results)  # one render's wall time under this load
         out["render_ms_p50"], out["render_ms_max"] = round(ms[len(ms) // 2]), round(ms[-1])
-
-        if per_kind:  # each kind as its own batch: which kind of page costs what
-            out["per_kind"] = {}
-            for kind in KINDS:
-                batch = [h for k, h in pages if k == kind]
-                t0 = time.perf_counter()
-                res = await r.render_many(batch, extract=False, use_cache=False)
-                out["per_kind"][kind] = summary(kind, len(batch), sum(x.valid for x in res), time.perf_counter() - t0)
-        out["stats"] = dict(r.stats)
         return out
-    finally:
-        await r.close()
+
+    async def per_kind(self, pages: list[tuple[str, str]]) -> dict:
+        """Each kind as its own batch: which kind of page costs what."""
+        out = {}
+        for kind in KINDS:
+            batch = [h for k, h in pages if k == kind]
+            t0 = time.perf_counter()
+            res = await self.r.render_many(batch, extract=False, use_cache=False)
+            out[kind] = summary(kind, len(batch), sum(x.valid for x in res), time.perf_counter() - t0)
+        return out
+
+    async def close(self):
+        await self.r.close()
 
 
 # --------------------------------------------------------------------------------------------- bare page
-async def bench_bare(pages: list[tuple[str, str]], concurrency: int, exe: str) -> dict:
+class Bare:
     """The floor of per-page isolation: fresh context + page, set_content, one screenshot, close (the bottom rung
     of render_ladder.py, which adds our renderer's features to it one at a time)."""
-    from playwright.async_api import async_playwright
 
-    from render_ladder import render_at  # it imports this module's pages: import here, not at the top
-    sem = asyncio.Semaphore(concurrency)
-    cfg = RenderConfig()
+    def __init__(self, concurrency: int, exe: str):
+        self.name, self.concurrency, self.exe = "bare", concurrency, exe
+        self.cfg = RenderConfig()
 
-    async def one(browser, html: str) -> bool:
-        async with sem:
-            return await render_at(browser, html, 0, cfg)
+    async def start(self):
+        from playwright.async_api import async_playwright
+        self.pw = await async_playwright().start()
+        self.browser = await self.pw.chromium.launch(executable_path=self.exe, args=LAUNCH_ARGS, headless=True)
+        self.sem = asyncio.Semaphore(self.concurrency)
+        await asyncio.gather(*(self._one(x) for x in warmup_pages(self.concurrency)))
+        return self
 
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=exe, args=LAUNCH_ARGS, headless=True)
-        try:
-            await asyncio.gather(*(one(browser, x) for x in (static_page(10_000), animated_page(10_001))))
-            t0 = time.perf_counter()
-            ok = await asyncio.gather(*(one(browser, x) for _, x in pages))
-            return summary("bare", len(pages), sum(ok), time.perf_counter() - t0)
-        finally:
-            await browser.close()
+    async def _one(self, html: str) -> bool:
+        from render_ladder import render_at  # it imports this module's pages: import here, not at the top
+        async with self.sem:
+            return await render_at(self.browser, html, 0, self.cfg)
+
+    async def run(self, pages: list[tuple[str, str]]) -> dict:
+        t0 = time.perf_counter()
+        ok = await asyncio.gather(*(self._one(x) for _, x in pages))
+        return summary("bare", len(pages), sum(ok), time.perf_counter() - t0)
+
+    async def close(self):
+        await self.browser.close()
+        await self.pw.stop()
+
+
+async def bench_rows(rows: list, pages: list[tuple[str, str]], rounds: int) -> dict[str, list[dict]]:
+    """Every row renders the same pages once a round, rows interleaved: this kind of machine drifts by +-15%
+    between minutes, and a ratio between rows is only fair when they ran side by side."""
+    for row in rows:
+        await row.start()
+    got: dict[str, list[dict]] = {row.name: [] for row in rows}
+    try:
+        for _ in range(rounds):
+            for row in rows:
+                got[row.name].append(await row.run(pages))
+    finally:
+        for row in rows:
+            await row.close()
+    return got
+
+
+def median_row(runs: list[dict]) -> dict:
+    """The round with the median renders/s, with every round's figure beside it."""
+    mid = sorted(runs, key=lambda r: r["renders_per_s"])[len(runs) // 2]
+    return dict(mid, rounds=[r["renders_per_s"] for r in runs])
 
 
 # --------------------------------------------------------------------------------------------- baseline
@@ -233,9 +274,18 @@ def summary(name: str, pages: int, valid: int, secs: float) -> dict:
 
 
 def print_table(rows: list[dict]):
-    print(f"{'harness':<26}{'pages':>7}{'valid':>7}{'seconds':>10}{'renders/s':>11}")
+    print(f"{'harness':<42}{'pages':>7}{'valid':>7}{'seconds':>10}{'renders/s':>11}")
     for r in rows:
-        print(f"{r['harness']:<26}{r['pages']:>7}{r['valid']:>7}{r['seconds']:>10.2f}{r['renders_per_s']:>11.2f}")
+        print(f"{r['harness']:<42}{r['pages']:>7}{r['valid']:>7}{r['seconds']:>10.2f}{r['renders_per_s']:>11.2f}")
+
+
+ROWS = {  # name: (what the README calls it, RenderConfig, reuse)
+    "ours": ("ours (default: fresh context per page)", RenderConfig(), False),
+    "ours_reuse": ("ours, contexts reused", RenderConfig(), True),
+    "ours_pixels": ("ours, screenshots only (dom: false)", RenderConfig(dom=False), False),
+    "ours_reuse_pixels": ("ours, reused + screenshots only", RenderConfig(dom=False), True),
+    "ours_one_timepoint": ("ours, one time point", RenderConfig(timepoints=(0,)), False),
+}
 
 
 def main():
@@ -243,66 +293,69 @@ def main():
     ap.add_argument("--pages", type=int, default=6, help="pages of each kind (4 kinds)")
     ap.add_argument("--concurrency", type=int, default=2 * (os.cpu_count() or 1),
                     help="concurrent renders (default: two per core, the Renderer's default)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each row reports its median round")
     ap.add_argument("--baseline-pages", type=int, default=2, help="pages of each kind the baseline runs (0: skip)")
     ap.add_argument("--no-breakdown", dest="breakdown", action="store_false",
-                    help="skip the 'one time point' and 'bare isolated page' rows")
+                    help="only the default and reuse rows and the bare row (no screenshots-only or one-time-point)")
     ap.add_argument("--json", metavar="PATH", help="also write the figures here as JSON")
     args = ap.parse_args()
+    if args.pages < 1 or args.rounds < 1 or args.concurrency < 1 or args.baseline_pages < 0:
+        ap.error("--pages, --rounds and --concurrency must be >= 1, --baseline-pages >= 0")
 
     exe = find_chromium()
     if not exe:
         sys.exit("no Chromium found: run `make browser` or set RELOOK_CHROMIUM")
     pages = make_pages(args.pages)
     # the baseline's subset keeps the same kind mix: the first B pages of each kind
-    nb = max(0, min(args.baseline_pages, args.pages))
-    base_pages = make_pages(nb)
+    base_pages = make_pages(min(args.baseline_pages, args.pages))
     cores = os.cpu_count()
     print(f"chromium: {exe}\nmachine: {cores} cores, {platform.machine()}, Python {platform.python_version()}")
-    print(f"pages: {len(pages)} ours ({args.pages} x {len(KINDS)} kinds, concurrency {args.concurrency}), "
-          f"{len(base_pages)} baseline\n")
+    print(f"pages: {len(pages)} ours ({args.pages} x {len(KINDS)} kinds, concurrency {args.concurrency}, "
+          f"{args.rounds} interleaved rounds), {len(base_pages)} baseline\n")
 
-    ours = asyncio.run(bench_ours(pages, args.concurrency))
-    reused = asyncio.run(bench_ours(pages, args.concurrency, name="ours_reuse", per_kind=False, reuse=True))
-    one_tp = asyncio.run(bench_ours(pages, args.concurrency, RenderConfig(timepoints=(0,)), "ours_one_timepoint",
-                                    per_kind=False)) if args.breakdown else None
-    bare = asyncio.run(bench_bare(pages, args.concurrency, exe)) if args.breakdown else None
+    names = list(ROWS) if args.breakdown else ["ours", "ours_reuse"]
+    rows = [Ours(n, args.concurrency, ROWS[n][1], ROWS[n][2]) for n in names] + [Bare(args.concurrency, exe)]
+    got = asyncio.run(bench_rows(rows, pages, args.rounds))
+    med = {name: median_row(runs) for name, runs in got.items()}
+    # a ratio to bare is taken round by round (rows of a round ran side by side), then the median
+    vs_bare = {name: round(sorted(r["renders_per_s"] / b["renders_per_s"] for r, b in zip(runs, got["bare"]))
+                           [len(runs) // 2], 3) for name, runs in got.items() if name != "bare"}
+
+    async def kinds():
+        o = await Ours("ours", args.concurrency).start()
+        try:
+            return await o.per_kind(pages)
+        finally:
+            await o.close()
+    per_kind = asyncio.run(kinds())
     base = asyncio.run(bench_baseline(base_pages, exe)) if base_pages else None
 
     def ratio(row):
         return row["renders_per_s"] / base["renders_per_s"] if base and base["renders_per_s"] > 0 else None
 
-    rows = [dict(ours, harness=f"ours (c={args.concurrency})"), dict(reused, harness="ours, contexts reused")]
-    if one_tp:
-        rows.append(dict(one_tp, harness="ours, one time point"))
-    if bare:
-        rows.append(dict(bare, harness="bare isolated page"))
+    print_table([dict(med[n], harness=ROWS[n][0] if n in ROWS else n) for n in med] +
+                ([dict(base, harness="baseline (artifactsbench)")] if base else []))
+    print("\nx bare (median of the per-round ratios):")
+    for name, v in vs_bare.items():
+        print(f"  {ROWS[name][0]:<42} {v:.2f}   rounds: " + "  ".join(f"{r['renders_per_s']:.2f}" for r in got[name]))
+    print(f"  {'bare isolated page':<42} 1      rounds: " + "  ".join(f"{r['renders_per_s']:.2f}" for r in got["bare"]))
     if base:
-        rows.append(dict(base, harness="baseline (artifactsbench)"))
-    print_table(rows)
-    speedup = ratio(ours)
-    if speedup is not None:
-        print(f"\nspeed-up ours/baseline: {speedup:.1f}x  (on {cores} cores)")
-        for row, name in ((reused, "ours, contexts reused"), (one_tp, "ours, one time point"),
-                          (bare, "bare isolated page")):
-            if row:
-                print(f"  {name}/baseline: {ratio(row):.1f}x")
-    if bare:
-        for row, name in ((ours, "ours"), (reused, "ours, contexts reused")):
-            print(f"{name} / bare isolated page: {row['renders_per_s'] / bare['renders_per_s']:.2f}")
-    print(f"ours, one render under load: p50 {ours['render_ms_p50']} ms, max {ours['render_ms_max']} ms "
-          f"(budget {RenderConfig().timeout_s:g} s)")
-    if ours["errors"]:
-        print("ours, invalid renders:", ", ".join(ours["errors"]))
+        print(f"\nspeed-up ours/baseline: {ratio(med['ours']):.1f}x  (on {cores} cores)")
+    ours = med["ours"]
+    print(f"ours, one render under load: p50 {ours['render_ms_p50']} ms, max {ours['render_ms_max']} ms")
+    for name, runs in got.items():
+        errs = sorted({e for r in runs for e in r.get("errors", [])})
+        if errs:
+            print(f"{name}, invalid renders:", ", ".join(errs))
     print("\nours, one batch per kind:")
-    print_table([dict(v, harness=k) for k, v in ours["per_kind"].items()])
+    print_table([dict(v, harness=k) for k, v in per_kind.items()])
 
     if args.json:
-        report = {"cpu_count": cores, "chromium": exe, "args": vars(args), "ours": ours, "baseline": base,
-                  "speedup": round(speedup, 3) if speedup is not None else None,
-                  "ours_reuse": reused, "ours_one_timepoint": one_tp, "bare": bare,
-                  "vs_bare": {k: round(v["renders_per_s"] / bare["renders_per_s"], 3) for k, v in
-                              (("ours", ours), ("ours_reuse", reused))} if bare else None,
-                  "speedup_bare": round(ratio(bare), 3) if bare and base else None}
+        report = {"cpu_count": cores, "chromium": exe, "args": vars(args),
+                  **{name: dict(med[name], per_kind=per_kind) if name == "ours" else med[name] for name in med},
+                  "vs_bare": vs_bare, "baseline": base,
+                  "speedup": round(ratio(ours), 3) if base else None,
+                  "speedup_bare": round(ratio(med["bare"]), 3) if base else None}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")

@@ -75,7 +75,7 @@ async def render_at(browser, html: str, level: int, cfg: RenderConfig) -> bool:
             take = k == 0
             if level >= 5:
                 snap = json.loads(await page.evaluate(
-                    SHOT_JS, [tp, list(STYLE_PROPS), cfg.max_elements, len(STYLE_PROPS), sig]))
+                    SHOT_JS, [tp, list(STYLE_PROPS), cfg.max_elements, len(STYLE_PROPS), sig, True]))
                 sig = snap["sig"]
                 take = take or (level >= 6 and not snap.get("same"))
             if take:

@@ -22,7 +22,9 @@ from relook.mllm import MLLMCritic
 from relook.render import RenderConfig, RenderResult
 from relook.tasks import ChecklistItem, Task, TaskFormatError, _records
 
-RENDER_CONFIG = RenderConfig(viewport=(1280, 720), timepoints=(0, 1000, 2000), full_page=True, timeout_s=10.0)
+# the official judge sees screenshots (and the code), never the DOM: no DOM snapshots
+RENDER_CONFIG = RenderConfig(viewport=(1280, 720), timepoints=(0, 1000, 2000), full_page=True, timeout_s=10.0,
+                             dom=False)
 
 
 # --------------------------------------------------------------------------------------------- tasks

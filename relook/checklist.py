@@ -108,6 +108,9 @@ class ChecklistCritic(Critic):
 
     async def critique(self, task, render: RenderResult) -> Critique:
         t0 = time.perf_counter()
+        if render.valid and not render.dom and render.config is not None and not render.config.dom:
+            raise ValueError("the checklist critic reads DOM snapshots: this page was rendered with "
+                             "RenderConfig(dom=False) (screenshots only); render it with dom=True")
         if not render.dom:
             c = not_rendered(render, self.name)
             c.items = [ItemResult(it.id, False, "the page did not render", it.description, it.weight)

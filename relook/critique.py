@@ -40,6 +40,7 @@ class Critique:
 
 class Critic:
     name = "critic"
+    reads_dom = True   # False: the critic never reads RenderResult.dom, so its renders skip DOM snapshots
 
     async def critique(self, task, render: RenderResult) -> Critique:
         raise NotImplementedError

@@ -124,6 +124,7 @@ class MLLMCritic(Critic):
     (falling back to OPENAI_BASE_URL / OPENAI_API_KEY). The key is never printed or logged."""
 
     name = "mllm"
+    reads_dom = False  # it sees the screenshots (and the code), as the paper's critic does
 
     def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
                  timeout: float = 60.0, max_retries: int = 3, concurrency: int = 8, backoff: float = 1.0,

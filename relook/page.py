@@ -55,6 +55,8 @@ class RenderConfig:
     max_full_height: int = 4000     # full-page shots are clipped here
     settle_ms: int = 100            # virtual time run after load so first frames/timers have happened
     max_elements: int = 2000
+    dom: bool = True                # a DOM snapshot at each time point (the checklist critic reads it; an MLLM
+                                    # critic looks at pixels only, and its renders skip the snapshot's cost)
     seed: int = 0                   # Math.random seed inside the page
     extra_styles: tuple[str, ...] = ()
 
@@ -89,7 +91,7 @@ class RenderResult:
     code: str | None = None
     screenshots: list[bytes] = field(default_factory=list)   # PNG, one per timepoint
     timepoints: list[int] = field(default_factory=list)
-    dom: list[dict] = field(default_factory=list)            # one snapshot per timepoint
+    dom: list[dict] = field(default_factory=list)            # one snapshot per timepoint ([] with dom=False)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)     # uncaught exceptions
     blocked_requests: list[str] = field(default_factory=list)   # refused (nothing leaves the machine)
@@ -187,7 +189,9 @@ def is_blank(png_or_rgb, min_pixels: int = 16) -> bool:
         if len(png_or_rgb) > 0.08 * w * h:
             return False
     img = Image.open(io.BytesIO(png_or_rgb)) if isinstance(png_or_rgb, bytes) else Image.fromarray(png_or_rgb)
-    colors = img.convert("RGB").getcolors(maxcolors=256)  # None: more than 256 colors, so not blank
+    if img.mode != "RGB":  # Chromium's shots are RGB already: converting would copy the whole image for nothing
+        img = img.convert("RGB")
+    colors = img.getcolors(maxcolors=256)  # None: more than 256 colors, so not blank
     if colors is None:
         return False
     total = img.size[0] * img.size[1]

@@ -307,13 +307,14 @@ class Renderer:
                 now = tp
             # The clock is paused, so the DOM read before the shot is the DOM the shot shows. A page whose DOM did
             # not change and where nothing moves (no animations, canvas, video, SMIL) looks the same: reuse both.
-            snap = json.loads(await page.evaluate(SHOT_JS, [tp, props, cfg.max_elements, len(STYLE_PROPS), sig]))
+            snap = json.loads(await page.evaluate(SHOT_JS, [tp, props, cfg.max_elements, len(STYLE_PROPS), sig,
+                                                            cfg.dom]))
             if snap.get("same"):
                 res.screenshots.append(res.screenshots[-1])
-                res.dom.append(res.dom[-1])
             else:
                 res.screenshots.append(await shooter.shot())
-                res.dom.append(expand_styles(snap))
+            if cfg.dom:
+                res.dom.append(res.dom[-1] if snap.get("same") else expand_styles(snap))
             sig = snap["sig"]
         t_end = time.perf_counter()
         res.timings.update(load_ms=(t_load - t0) * 1e3, shots_ms=(t_end - t_load) * 1e3)

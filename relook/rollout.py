@@ -28,7 +28,7 @@ import asyncio
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -78,12 +78,15 @@ class Environment:
         return j
 
     async def _render(self, renderer, text: str) -> RenderResult:
+        cfg = self.render_config or renderer.config
+        if not getattr(self.critic, "reads_dom", True) and cfg.dom:
+            cfg = replace(cfg, dom=False)  # a pixels-only critic: no DOM snapshot to pay for
         if self.extract is None:
-            return await renderer.render(text, config=self.render_config)
+            return await renderer.render(text, config=cfg)
         code = self.extract(text)
         if code is None:
             return RenderResult(valid=False, error="no_code", detail="no page found in the answer")
-        return await renderer.render(code, extract=False, config=self.render_config)
+        return await renderer.render(code, extract=False, config=cfg)
 
     async def step(self, task, text: str) -> EnvResult:
         ok, why = check_format(text)

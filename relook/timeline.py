@@ -18,7 +18,7 @@ def _js(name: str) -> str:
 SANDBOX_JS = _js("sandbox")              # (seed) => ...: seeded Math.random, mutation counter, no popups/WebRTC
 SEEK_JS = _js("seek")                    # (t) => ...: CSS/Web animations to virtual time t
 SNAPSHOT_JS = _js("snapshot")            # ([props, maxEls, nCore]) => DOM snapshot
-SHOT_JS = f"({_js('shot')})({SEEK_JS}, {SNAPSHOT_JS})"   # ([t, props, maxEls, nCore, prev]) => JSON string
+SHOT_JS = f"({_js('shot')})({SEEK_JS}, {SNAPSHOT_JS})"   # ([t, props, maxEls, nCore, prev, dom]) => JSON string
 CLICK_TARGET_JS = _js("click_target")    # (selector) => {x, y} | {error}
 
 

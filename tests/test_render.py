@@ -78,6 +78,28 @@ def test_static_page_three_shots_and_dom():
     assert tuple(px) == (0, 0, 128)
 
 
+def test_screenshots_only_render_has_the_same_shots_and_no_dom():
+    # dom=False (the renders of a critic that reads pixels only) skips the snapshots, not the shots
+    full = R.render(STATIC, extract=False)
+    shots = R.render(STATIC, extract=False, config=R.RenderConfig(dom=False))
+    assert shots.valid and shots.dom == [] and full.dom
+    assert shots.screenshots == full.screenshots
+    a, b = (R.render(COUNTER, extract=False, config=R.RenderConfig(dom=d)) for d in (True, False))
+    assert b.screenshots == a.screenshots and b.screenshots[0] != b.screenshots[2]  # the DOM changes over time
+    assert len(a.dom) == 3 and b.dom == []
+    assert R.RenderConfig(dom=False).key() != R.RenderConfig().key()  # the cache keeps them apart
+
+
+def test_the_checklist_critic_refuses_a_render_without_dom():
+    from relook.critic import ChecklistCritic
+    from relook.tasks import parse_task
+    task = parse_task({"id": "t", "prompt": "a page", "checklist": [
+        {"id": "h", "description": "a heading", "check": {"kind": "exists", "selector": "h1"}}]})
+    res = R.render("<html><body><h1>Hi</h1></body></html>", extract=False, config=R.RenderConfig(dom=False))
+    with pytest.raises(ValueError, match="dom=False"):
+        ChecklistCritic().critique_sync(task, res)
+
+
 def test_animation_advances_in_virtual_time():
     res = R.render(ANIMATED, extract=False)
     assert res.valid
@@ -235,10 +257,13 @@ def test_render_bench_runs(tmp_path):
     out = tmp_path / "bench.json"
     bench = Path(__file__).resolve().parents[1] / "benchmarks" / "render_bench.py"
     subprocess.run([sys.executable, str(bench), "--pages", "1", "--baseline-pages", "1", "--concurrency", "2",
-                    "--json", str(out)], check=True, capture_output=True, timeout=300)
+                    "--rounds", "2", "--json", str(out)], check=True, capture_output=True, timeout=300)
     rep = json.loads(out.read_text())
-    for key in ("ours", "ours_one_timepoint", "bare", "baseline"):
+    for key in ("ours", "ours_reuse", "ours_pixels", "ours_reuse_pixels", "ours_one_timepoint", "bare", "baseline"):
         assert rep[key]["pages"] == 4 and rep[key]["valid"] == 4, (key, rep[key])
+    for key in ("ours", "ours_reuse", "ours_pixels", "ours_reuse_pixels", "bare"):
+        assert len(rep[key]["rounds"]) == 2, key
+    assert set(rep["vs_bare"]) == {"ours", "ours_reuse", "ours_pixels", "ours_reuse_pixels", "ours_one_timepoint"}
     assert rep["speedup"] > 1
 
 

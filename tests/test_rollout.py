@@ -271,3 +271,19 @@ def test_revision_diag_counts_each_try_against_the_best_before_it(env):
     assert d["revision_vs_best"] == {"better": 1, "equal": 1, "worse": 1}   # blank, the same page, the fix
     assert d["revision_tries"] == 3 and d["revision_admitted"] == 1 and d["per_try_admission"] == 1 / 3
     assert d["mean_admitted_turns"] == 2 and d["stop_reasons"] == {"perfect score": 1}
+
+
+def test_a_pixels_only_critic_gets_renders_without_dom():
+    # an MLLM critic never reads the DOM, so the environment's renders skip the snapshots (RenderConfig.dom)
+    from relook.critique import Critic, Critique
+    seen = []
+
+    class Pixels(Critic):
+        name, reads_dom = "pixels", False
+
+        async def critique(self, task, render):
+            seen.append((render.config.dom, len(render.dom), len(render.screenshots)))
+            return Critique(score=50.0, feedback="ok", critic=self.name)
+
+    r = Environment(Pixels()).step_many_sync([TASK], [GOOD])[0]
+    assert seen == [(False, 0, 3)] and r.render.valid

@@ -108,7 +108,7 @@ class ChecklistCritic(Critic):
 
     async def critique(self, task, render: RenderResult) -> Critique:
         t0 = time.perf_counter()
-        if render.valid and not render.dom and render.config is not None and not render.config.dom:
+        if render.valid and render.config is not None and not render.config.dom:
             raise ValueError("the checklist critic reads DOM snapshots: this page was rendered with "
                              "RenderConfig(dom=False) (screenshots only); render it with dom=True")
         if not render.dom:

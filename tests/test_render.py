@@ -316,3 +316,19 @@ def test_reused_context_forgets_the_previous_page():
 
     res, idle = asyncio.run(go())
     assert res.select("#h")[0]["text"] == "|||0|" and idle == 1
+
+
+def test_render_costs_runs(tmp_path):
+    # the README's "alternatives weighed" figures: every measurement comes back, nothing is timed here
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "render_costs.py"
+    out = tmp_path / "costs.json"
+    subprocess.run([sys.executable, str(script), "--reps", "1", "--json", str(out)], check=True, capture_output=True,
+                   timeout=300)
+    rep = json.loads(out.read_text())
+    snap = rep["heavy_page_snapshot"]
+    assert snap["js_walk_kb"] > 100 and snap["cdp_domsnapshot_kb"] > 100  # both read the whole heavy page
+    assert rep["about_blank_cpu_ms"] > 0 and rep["blank_check_ms"]["is_blank"] > 0

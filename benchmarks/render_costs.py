@@ -2,9 +2,12 @@
 
     python benchmarks/render_costs.py [--reps N] [--json out.json]
 
-* DOM snapshot of render_bench's heavy page (~4,000 elements): relook's JavaScript walk (snapshot.js, all 16
-  style properties, and none), against CDP DOMSnapshot.captureSnapshot asked for the same 16 computed styles;
-  wall ms of one call (the page's own CPU: one renderer, nothing else running) and the reply's size.
+* DOM snapshot of render_bench's heavy page (~4,000 elements): relook's JavaScript walk (snapshot.js, its
+  STYLE_PROPS, and none), against CDP DOMSnapshot.captureSnapshot asked for the same computed styles; wall ms of
+  one call (the page's own CPU: one renderer, nothing else running) and the reply's size. Repeated calls on one
+  page find Chromium's style and layout caches warm; a render snapshots a page once, cold, so the walk is also
+  timed as a render meets it (first call on a fresh page), with STYLE_PROPS and with width/height added back
+  (the two layout-resolved properties the snapshot no longer reads).
 * A reused context's reset navigation to about:blank: CPU ms over every process (Python, Playwright's driver,
   Chromium) per navigation.
 * The blank check on a mostly white page's shot (it must decode): is_blank, and the same with the RGB -> RGB
@@ -25,7 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from relook.page import is_blank  # noqa: E402
+from relook.page import RenderConfig, is_blank  # noqa: E402
 from relook.sandbox import LAUNCH_ARGS, find_chromium  # noqa: E402
 from relook.timeline import SNAPSHOT_JS, STYLE_PROPS  # noqa: E402
 from render_bench import heavy_page, static_page  # noqa: E402
@@ -72,6 +75,17 @@ async def main(reps: int) -> dict:
             "cdp_domsnapshot_ms": await timed(lambda: cdp.send("DOMSnapshot.captureSnapshot", {
                 "computedStyles": STYLE_PROPS, "includeDOMRects": True}), reps),
             "cdp_domsnapshot_kb": len(json.dumps(cd)) // 1000}
+        cold = {"cold_walk_ms": list(STYLE_PROPS), "cold_walk_with_width_height_ms": [*STYLE_PROPS, "width", "height"]}
+        got = {k: [] for k in cold}
+        for i in range(2 * reps):
+            for k, props in cold.items():  # interleaved, a fresh page for every call
+                p = await browser.new_page(viewport={"width": 1280, "height": 720})
+                await p.set_content(heavy_page(100 + i))
+                got[k].append(await p.evaluate(
+                    f"(a) => {{ const t = performance.now(); JSON.stringify(({SNAPSHOT_JS})(a)); "
+                    f"return performance.now() - t; }}", [props, RenderConfig().max_elements, len(props)]))
+                await p.close()
+        out["heavy_page_snapshot"].update({k: round(statistics.median(v), 1) for k, v in got.items()})
 
         c0 = cpu_s()
         n = 10 * reps

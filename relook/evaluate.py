@@ -233,6 +233,16 @@ def self_edit_keeps(modes: dict) -> dict:
     time per task."""
     score = {m: modes[m]["critic_score_mean"] or 0.0 for m in ("base", "self-edit", "critic")}
     g_self, g_crit = score["self-edit"] - score["base"], score["critic"] - score["base"]
+    # a share of a gain only when both gained: a loss over a small gain gives figures like -328%, which say nothing
     return {"gain_self_edit": round(g_self, 2), "gain_critic": round(g_crit, 2),
-            "kept": g_self / g_crit if g_crit > 0 else float("nan"),
+            "kept": g_self / g_crit if g_crit > 0 and g_self >= 0 else float("nan"),
             "critic_cost_vs_self_edit": modes["critic"]["seconds_per_task"] / max(1e-9, modes["self-edit"]["seconds_per_task"])}
+
+
+def keeps_line(keeps: dict) -> str:
+    """`self_edit_keeps` as a sentence (points on the judge's items); says so when there is no gain to share."""
+    gains = (f"self-edit {keeps['gain_self_edit']:+.1f} and critic-in-loop {keeps['gain_critic']:+.1f} points over one "
+             f"pass, at {keeps['critic_cost_vs_self_edit']:.1f}x self-edit's time per task for critic-in-loop")
+    if keeps["kept"] != keeps["kept"]:
+        return f"{gains}: no shared gain, so no share kept"
+    return f"self-edit keeps {keeps['kept']:.0%} of the critic-in-loop gain ({gains})"

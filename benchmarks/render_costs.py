@@ -12,7 +12,7 @@
   Chromium) per navigation.
 * The blank check on a mostly white page's shot (it must decode): is_blank, and the same with the RGB -> RGB
   copy it no longer makes.
-Medians over --reps. Nothing here is timed in tests.
+Medians over --reps (the cold walk: over 2 x --reps fresh pages). Nothing here is timed in tests.
 """
 from __future__ import annotations
 
@@ -66,11 +66,12 @@ async def main(reps: int) -> dict:
         cdp = await page.context.new_cdp_session(page)
         await page.set_content(heavy_page(1))
         walk = f"(a) => JSON.stringify(({SNAPSHOT_JS})(a))"
-        js = await page.evaluate(walk, [STYLE_PROPS, 2000, len(STYLE_PROPS)])
+        n_els = RenderConfig().max_elements  # as many elements as a render snapshots
+        js = await page.evaluate(walk, [STYLE_PROPS, n_els, len(STYLE_PROPS)])
         cd = await cdp.send("DOMSnapshot.captureSnapshot", {"computedStyles": STYLE_PROPS, "includeDOMRects": True})
         out["heavy_page_snapshot"] = {
-            "js_walk_ms": await timed(lambda: page.evaluate(walk, [STYLE_PROPS, 2000, len(STYLE_PROPS)]), reps),
-            "js_walk_no_styles_ms": await timed(lambda: page.evaluate(walk, [[], 2000, 0]), reps),
+            "js_walk_ms": await timed(lambda: page.evaluate(walk, [STYLE_PROPS, n_els, len(STYLE_PROPS)]), reps),
+            "js_walk_no_styles_ms": await timed(lambda: page.evaluate(walk, [[], n_els, 0]), reps),
             "js_walk_kb": len(js) // 1000,
             "cdp_domsnapshot_ms": await timed(lambda: cdp.send("DOMSnapshot.captureSnapshot", {
                 "computedStyles": STYLE_PROPS, "includeDOMRects": True}), reps),
@@ -89,7 +90,7 @@ async def main(reps: int) -> dict:
                 await p.set_content(heavy_page(100 + i))
                 got[k].append(await p.evaluate(
                     f"(a) => {{ const t = performance.now(); JSON.stringify(({SNAPSHOT_JS})(a)); "
-                    f"return performance.now() - t; }}", [props, RenderConfig().max_elements, len(props)]))
+                    f"return performance.now() - t; }}", [props, n_els, len(props)]))
                 await p.close()
         out["heavy_page_snapshot"].update({k: round(statistics.median(v), 1) for k, v in got.items()})
 

@@ -243,6 +243,6 @@ def keeps_line(keeps: dict) -> str:
     """`self_edit_keeps` as a sentence (points on the judge's items); says so when there is no gain to share."""
     gains = (f"self-edit {keeps['gain_self_edit']:+.1f} and critic-in-loop {keeps['gain_critic']:+.1f} points over one "
              f"pass, at {keeps['critic_cost_vs_self_edit']:.1f}x self-edit's time per task for critic-in-loop")
-    if keeps["kept"] != keeps["kept"]:
+    if math.isnan(keeps["kept"]):
         return f"{gains}: no shared gain, so no share kept"
     return f"self-edit keeps {keeps['kept']:.0%} of the critic-in-loop gain ({gains})"

@@ -29,8 +29,8 @@ def sandbox_script(seed: int) -> str:
 
 # Computed styles kept for every visible element. Reading styles is most of a snapshot's cost on big pages, so
 # the list is short; a critic that needs another property asks for it (RenderConfig.extra_styles). No width or
-# height: the element's box has its size, and these two are the only layout-resolved reads (on a 4,400-element
-# page they were 23 of a cold snapshot's 159 ms; benchmarks/render_costs.py).
+# height: the element's box has its size, and these two are the only layout-resolved reads (a cold snapshot of
+# render_bench's heavy page: 86 ms with them, 76 without; benchmarks/render_costs.py).
 STYLE_PROPS = [
     "color", "background-color", "background-image", "font-size", "font-weight", "font-style", "font-family",
     "text-align", "text-decoration-line", "display", "visibility", "opacity", "position", "border-radius",

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from relook.evaluate import (CLAIMS, claim, keeps_line, load_evals, load_records, paired_gap, self_edit_keeps, verdict_line,
-                             verdicts)
+from relook.evaluate import (CLAIMS, claim, keeps_line, load_evals, load_records, paired_gap, self_edit_keeps,
+                             verdict_line, verdicts)
 
 
 def recs(scores, valid=None):

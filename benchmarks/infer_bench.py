@@ -32,7 +32,7 @@ def main(argv=None):
 
     from relook import infer
     from relook.config import load_config
-    from relook.evaluate import compare_modes, self_edit_keeps
+    from relook.evaluate import compare_modes, keeps_line, self_edit_keeps
     from relook.policy import Policy
     from relook.rollout import make_environment
     from relook.tasks import load_tasks
@@ -66,8 +66,7 @@ def main(argv=None):
     for k, v in ratios.items():
         print(f"{k}: {v:.2f}x")
     for k, v in keeps.items():
-        print(f"{k}: self-edit keeps {v['kept']:.0%} of the critic-in-loop gain over one pass "
-              f"(+{v['gain_self_edit']:.1f} of +{v['gain_critic']:.1f} points)")
+        print(f"{k}: {keeps_line(v)}")
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "ratios": ratios, "self_edit_keeps": keeps,
                                             "n_tasks": len(tasks), "cores": os.cpu_count(), "model": a.model},

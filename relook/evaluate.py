@@ -11,7 +11,6 @@ own score, its raw reply and error, the answer.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import Sequence
@@ -233,9 +232,10 @@ def self_edit_keeps(modes: dict) -> dict:
     time per task."""
     score = {m: modes[m]["critic_score_mean"] or 0.0 for m in ("base", "self-edit", "critic")}
     g_self, g_crit = score["self-edit"] - score["base"], score["critic"] - score["base"]
-    # a share of a gain only when both gained: a loss over a small gain gives figures like -328%, which say nothing
+    # a share of a gain only when both gained: a loss over a small gain gives figures like -328%, which say nothing.
+    # None, not NaN: results.json stays strict JSON (jq, JavaScript)
     return {"gain_self_edit": round(g_self, 2), "gain_critic": round(g_crit, 2),
-            "kept": g_self / g_crit if g_crit > 0 and g_self >= 0 else float("nan"),
+            "kept": g_self / g_crit if g_crit > 0 and g_self >= 0 else None,
             "critic_cost_vs_self_edit": modes["critic"]["seconds_per_task"] / max(1e-9, modes["self-edit"]["seconds_per_task"])}
 
 
@@ -243,6 +243,6 @@ def keeps_line(keeps: dict) -> str:
     """`self_edit_keeps` as a sentence (points on the judge's items); says so when there is no gain to share."""
     gains = (f"self-edit {keeps['gain_self_edit']:+.1f} and critic-in-loop {keeps['gain_critic']:+.1f} points over one "
              f"pass, at {keeps['critic_cost_vs_self_edit']:.1f}x self-edit's time per task for critic-in-loop")
-    if math.isnan(keeps["kept"]):
+    if keeps["kept"] is None:
         return f"{gains}: no shared gain, so no share kept"
     return f"self-edit keeps {keeps['kept']:.0%} of the critic-in-loop gain ({gains})"

@@ -61,10 +61,10 @@ def test_self_edit_keeps():
     assert k["critic_cost_vs_self_edit"] == pytest.approx(4.0)
     assert keeps_line(k).startswith("self-edit keeps 75% of the critic-in-loop gain")
     modes["critic"]["critic_score_mean"] = 30.0        # no critic gain: the share is undefined, not a division error
-    assert math.isnan(self_edit_keeps(modes)["kept"])
+    assert self_edit_keeps(modes)["kept"] is None
     modes["critic"]["critic_score_mean"], modes["self-edit"]["critic_score_mean"] = 31.2, 26.2
     k = self_edit_keeps(modes)                         # self-edit lost points: no "-328% kept"
-    assert math.isnan(k["kept"]) and "%" not in keeps_line(k) and "-3.8" in keeps_line(k) and "+1.2" in keeps_line(k)
+    assert k["kept"] is None and "%" not in keeps_line(k) and "-3.8" in keeps_line(k) and "+1.2" in keeps_line(k)
 
 
 def test_load_records_reads_what_evaluate_writes(tmp_path):

@@ -233,7 +233,7 @@ def self_edit_keeps(modes: dict) -> dict:
     score = {m: modes[m]["critic_score_mean"] or 0.0 for m in ("base", "self-edit", "critic")}
     g_self, g_crit = score["self-edit"] - score["base"], score["critic"] - score["base"]
     # a share of a gain only when both gained: a loss over a small gain gives figures like -328%, which say nothing.
-    # None, not NaN: results.json stays strict JSON (jq, JavaScript)
+    # None, not NaN: json.dumps writes NaN as a bare token that strict readers (jq, JavaScript) reject
     return {"gain_self_edit": round(g_self, 2), "gain_critic": round(g_crit, 2),
             "kept": g_self / g_crit if g_crit > 0 and g_self >= 0 else None,
             "critic_cost_vs_self_edit": modes["critic"]["seconds_per_task"] / max(1e-9, modes["self-edit"]["seconds_per_task"])}

@@ -37,6 +37,7 @@ class PolicyConfig:
     cache_dir: str = ".cache/relook"
     dtype: str = "float32"          # "bfloat16" on GPUs
     device: str = "auto"            # auto | cpu | cuda
+    sampler: str = "auto"           # auto (fast on a CPU, generate on a GPU) | fast (relook.sampler) | generate (HF)
     lora: bool = False              # train a peft LoRA adapter instead of all weights
     lora_r: int = 16
     lora_alpha: int = 32
@@ -313,6 +314,7 @@ def _validate(cfg: Config) -> Config:
         (cfg.render.max_wall_s >= 0, "render.max_wall_s must be >= 0 (0 = 6 x timeout_s)"),
         (cfg.render.concurrency >= 0, "render.concurrency must be >= 0"),
         (cfg.policy.dtype in ("float32", "bfloat16", "float16"), "policy.dtype must be float32, bfloat16 or float16"),
+        (cfg.policy.sampler in ("auto", "fast", "generate"), "policy.sampler must be auto, fast or generate"),
         (0 <= cfg.warmstart.p_no_code + cfg.warmstart.p_blank + cfg.warmstart.p_broken <= 1,
          "warmstart.p_no_code + p_blank + p_broken must be within [0, 1]"),
     ]

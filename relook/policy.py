@@ -77,6 +77,9 @@ def pick_device(device: str = "auto") -> str:
 
 
 # ------------------------------------------------------------------------------------------- generation
+SAMPLERS = ("auto", "fast", "generate")  # policy.sampler: relook.sampler, HF generate, or by device
+
+
 @dataclass
 class Sample:
     """One generated turn: token ids (ending at the stop token if one was produced) and their log-probabilities
@@ -88,7 +91,7 @@ class Sample:
 
 
 class Policy:
-    def __init__(self, model, tokenizer, device: str = "auto"):
+    def __init__(self, model, tokenizer, device: str = "auto", sampler: str = "auto"):
         self.model = model
         self.tokenizer = tokenizer
         self.device = pick_device(device)
@@ -103,15 +106,23 @@ class Policy:
         self.get_feedback_id, self.fb_open_id, self.fb_close_id = pr.get_feedback_id, pr.fb_open_id, pr.fb_close_id
         self.eos_id = pr.done_id          # what a finished turn ends with
         self.stop_ids = pr.stop_ids       # <get_feedback> + every end-of-turn token the tokenizer defines
-        # a preallocated KV cache: no per-token concatenation, ~2x faster sampling on CPU
+        # HF generate's path (GPUs): a preallocated KV cache, no per-token concatenation
         self.cache_implementation = "static"
         self.synced_gpus = False  # under DeepSpeed ZeRO-3 every rank must run the same number of forward passes
         self.vllm = None  # TRL's VLLMGeneration when training with use_vllm (set by the rollout)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler {sampler!r}: expected one of {', '.join(SAMPLERS)}")
+        # "auto": relook.sampler on a CPU (measured in benchmarks/gen_bench.py), HF generate on a GPU (not measured
+        # there; vLLM is the GPU road)
+        self.fast = None
+        if sampler == "fast" or (sampler == "auto" and str(self.device) == "cpu"):
+            from relook.sampler import Sampler
+            self.fast = Sampler()
 
     # -- loading / saving
     @classmethod
     def from_pretrained(cls, path: str, *, device: str = "auto", dtype: str = "float32", lora: dict | None = None,
-                        adapter: str | None = None) -> "Policy":
+                        adapter: str | None = None, sampler: str = "auto") -> "Policy":
         """A local checkpoint directory, or a saved LoRA policy (adapter_config.json: base + adapter). Missing turn
         tags are added as special tokens (the embedding grows only if their ids do not fit). `lora` (peft
         LoraConfig kwargs) wraps a fresh adapter with trainable tag rows; `adapter` loads a saved one."""
@@ -136,7 +147,7 @@ class Policy:
             from peft import get_peft_model
             model = get_peft_model(model, lora_config(lora, model, tok.convert_tokens_to_ids(list(TURN_TAGS))))
         expose_head_bias(model)
-        return cls(model, tok, device)
+        return cls(model, tok, device, sampler)
 
     def save_pretrained(self, path: str | Path) -> Path:
         p = Path(path)
@@ -169,6 +180,10 @@ class Policy:
         greedy = greedy or temperature == 0
         if self.vllm is not None and not greedy:
             return self._generate_vllm(contexts, max_new_tokens)
+        if self.fast is not None and not self.synced_gpus:
+            return [self._sample(ids, lps) for ids, lps in self.fast.generate(
+                self.model, contexts, max_new_tokens, self.stop_ids, self.tokenizer.pad_token_id,
+                temperature=temperature, top_p=top_p, greedy=greedy)]
         out: list[Sample] = []
         was_training = self.model.training  # TRL reads model.training to tell train from eval steps
         self.model.eval()

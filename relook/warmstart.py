@@ -333,7 +333,7 @@ def load_policy(cfg, build: bool = True) -> Policy:
             raise FileNotFoundError(f"no warm-started policy at {path}: run `relook warmstart --config {cfg.name}`")
         warmstart(cfg)
     return Policy.from_pretrained(str(path), device=cfg.policy.device, dtype=cfg.policy.dtype,
-                                  lora=lora_kwargs(cfg) if cfg.policy.lora else None)
+                                  lora=lora_kwargs(cfg) if cfg.policy.lora else None, sampler=cfg.policy.sampler)
 
 
 def policy_from_spec(spec: str, cfg=None, device: str = "auto", dtype: str = "float32") -> Policy:
@@ -343,4 +343,4 @@ def policy_from_spec(spec: str, cfg=None, device: str = "auto", dtype: str = "fl
         from relook.config import load_config
         return load_policy(cfg or load_config("tiny"))
     return Policy.from_pretrained(str(resolve(spec, cache_root(cfg) if cfg else ROOT / ".cache/relook")),
-                                  device=device, dtype=dtype)
+                                  device=device, dtype=dtype, sampler=cfg.policy.sampler if cfg else "auto")
